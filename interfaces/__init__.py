@@ -1,0 +1,81 @@
+"""Torch-free readers and writers of DFT Hamiltonians into one code-neutral container.
+
+Every format module ``interfaces.<code>`` exposes the same verbs, ``read(path) -> HSData``
+and ``write(hs, path)``, and one registry (:data:`FORMATS`) maps code names to them, so
+adding a code means one module and one registry line.
+
+Examples
+--------
+>>> import interfaces
+>>> hs = interfaces.read("Si_pdos.HSX")            # doctest: +SKIP
+>>> interfaces.write(hs, "si_deeph", "deeph")       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import os
+from pathlib import Path
+
+from .errors import FormatError
+from .h5io import iter_load, load, names, save, save_many
+from .hsdata import HSData, irreps_string, parse_irreps
+
+__all__ = [
+    "HSData", "FormatError", "FORMATS", "read", "write", "detect", "load", "save",
+    "save_many", "names", "iter_load", "irreps_string", "parse_irreps",
+]
+
+#: code name -> (module, file-name patterns that identify a run of that code)
+FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hsdata": ("interfaces.h5format", ("*.h5", "*.hdf5")),
+    "siesta": ("interfaces.siesta", ("*.HSX", "*.TSHS")),
+    "abacus": ("interfaces.abacus", (
+        "data-HR-sparse_SPIN0.csr*", "hrs1_nao.csr*", "data-SR-sparse_SPIN0.csr*",
+        "srs1_nao.csr*", "sr_nao.csr*", "SR.csr*", "STRU")),
+    "openmx": ("interfaces.openmx", ("*.scfout",)),
+    "deeph-legacy": ("interfaces.deeph", ("orbital_types.dat", "hamiltonians.h5")),
+    "deeph": ("interfaces.deeph", ("POSCAR", "hamiltonian.h5", "overlap.h5")),
+    "deeptb": ("interfaces.deeptb", ("atomic_numbers.dat", "basis.dat")),
+    "pyscf": ("interfaces.pyscf", ()),
+}
+
+
+def _module(code: str):
+    if code not in FORMATS:
+        raise ValueError(f"unknown code {code!r}; known: {sorted(FORMATS)}")
+    return importlib.import_module(FORMATS[code][0])
+
+
+def detect(path: str | os.PathLike) -> str:
+    """Guess the code of a file or of the run in a folder from file names.
+
+    Raises
+    ------
+    FormatError
+        If nothing (or the path itself) is recognised.
+    """
+    path = Path(path)
+    files = [path.name] if path.is_file() else (
+        sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    )
+    if not files:
+        raise FormatError(path, "no such file or folder")
+    for code, (_, patterns) in FORMATS.items():
+        if code in ("deeph", "hsdata") and path.is_dir() and "orbital_types.dat" in files:
+            continue
+        if any(fnmatch.fnmatch(f, p) for f in files for p in patterns):
+            return code
+    raise FormatError(path, "could not recognise the DFT code from the file names")
+
+
+def read(path: str | os.PathLike, code: str | None = None, **kwargs) -> HSData:
+    """Read a DFT run (file or folder) into :class:`HSData`, detecting the code if needed."""
+    code = code or detect(path)
+    return _module(code).read(path, **kwargs)
+
+
+def write(hs: HSData, path: str | os.PathLike, code: str, **kwargs) -> None:
+    """Write :class:`HSData` in the format of ``code``."""
+    _module(code).write(hs, path, **kwargs)

@@ -1,0 +1,432 @@
+"""HSData: the one code-neutral container for H(R) and S(R) in an atomic-orbital basis.
+
+Conventions (see ``shared/design/conventions.md``; tested in ``tests/test_hsdata.py``):
+
+* units eV and Angstrom;
+* atoms 0-based, in the DFT code's order;
+* per element an ordered list of shells (angular momentum of each radial
+  function), sorted by l then zeta; inside a shell m = -l..l in the e3nn /
+  Wikipedia real-spherical-harmonic convention;
+* block e couples atom ``i = edge_index[0, e]`` in cell 0 to atom
+  ``j = edge_index[1, e]`` in cell ``R = cell_shift[e]``:
+  ``H_ij(R) = <phi_i, 0 | H | phi_j, R>``, bond vector ``tau_j + R @ cell - tau_i``;
+* both (i, j, R) and (j, i, -R) are stored and ``H_ji(-R) = H_ij(R)^dagger``;
+* spinor blocks are spin-major ``[[uu, ud], [du, dd]]``; S stays spinless.
+
+Values are kept flat: block e of a spinless array occupies
+``values[block_ptr[e]:block_ptr[e+1]]`` reshaped C-order to ``(n_i, n_j)``;
+a spinor block occupies ``4 * block_ptr[e] : 4 * block_ptr[e+1]`` reshaped to
+``(2 n_i, 2 n_j)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterator
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["HSData", "SPIN_KINDS", "irreps_string", "parse_irreps"]
+
+#: Spin kinds and the number of H channels each stores.
+SPIN_KINDS = {"none": 1, "collinear": 2, "spinor": 1}
+_PARITY = "eo"
+
+
+def irreps_string(shells: tuple[int, ...] | list[int]) -> str:
+    """Return the e3nn irreps string of a shell list, e.g. ``[0, 0, 1, 1, 2]`` -> ``"2x0e+2x1o+1x2e"``."""
+    out: list[str] = []
+    for l_val in sorted(set(shells)):
+        out.append(f"{list(shells).count(l_val)}x{l_val}{_PARITY[l_val % 2]}")
+    return "+".join(out)
+
+
+def parse_irreps(text: str) -> tuple[int, ...]:
+    """Inverse of :func:`irreps_string`: ``"2x0e+1x1o"`` -> ``(0, 0, 1)``."""
+    shells: list[int] = []
+    for term in text.replace(" ", "").split("+"):
+        if not term:
+            continue
+        mul, _, ir = term.partition("x") if "x" in term else ("1", "", term)
+        l_val = int(ir[:-1])
+        if ir[-1] != _PARITY[l_val % 2]:
+            raise ValueError(f"irrep {ir!r} has the wrong parity for an orbital shell")
+        shells.extend([l_val] * int(mul))
+    return tuple(shells)
+
+
+@dataclass(frozen=True, eq=False)
+class HSData:
+    """Tight-binding-form Hamiltonian H(R) and overlap S(R) of one structure.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure (numbers, positions in Angstrom, cell, pbc).
+    basis : dict of str to tuple of int
+        Per element symbol, the angular momentum of each shell, sorted by l.
+    edge_index : ndarray, shape (2, n_edges), int64
+        0-based atom pairs (i, j) of each block.
+    cell_shift : ndarray, shape (n_edges, 3), int64
+        Integer lattice translation R of atom j.
+    h : ndarray or None
+        Hamiltonian values, eV. Shape (n_spin, n_values) float64 for spin
+        ``"none"`` (n_spin = 1) and ``"collinear"`` (2: up, down); shape
+        (1, 4 * n_values) complex128 for ``"spinor"``.
+    s : ndarray or None, shape (n_values,)
+        Overlap values (dimensionless, spinless).
+    spin : {"none", "collinear", "spinor"}
+        Spin kind of ``h``.
+    fermi_level : float
+        Fermi level in eV (NaN if unknown).
+    n_electrons : float
+        Valence electrons in the cell (NaN if unknown).
+    source_code, source_version : str
+        Producer of the data (``"siesta"``, ``"pyscf"``, ``"toy"``, ``"model"``...).
+    metadata : dict
+        JSON-serialisable extras (basis definition, units note, per-element
+        valence, shell permutations...).
+    """
+
+    atoms: Atoms
+    basis: dict[str, tuple[int, ...]]
+    edge_index: np.ndarray
+    cell_shift: np.ndarray
+    h: np.ndarray | None = None
+    s: np.ndarray | None = None
+    spin: str = "none"
+    fermi_level: float = math.nan
+    n_electrons: float = math.nan
+    source_code: str = ""
+    source_version: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "basis", {str(k): tuple(int(x) for x in v) for k, v in self.basis.items()})
+        set_(self, "edge_index", np.ascontiguousarray(self.edge_index, dtype=np.int64))
+        set_(self, "cell_shift", np.ascontiguousarray(self.cell_shift, dtype=np.int64))
+        if self.spin == "noncollinear":
+            set_(self, "spin", "spinor")
+        if self.spin not in SPIN_KINDS:
+            raise ValueError(f"spin must be one of {tuple(SPIN_KINDS)}, got {self.spin!r}")
+        n_e = self.edge_index.shape[1] if self.edge_index.ndim == 2 else -1
+        if self.edge_index.shape != (2, n_e) or self.cell_shift.shape != (n_e, 3):
+            raise ValueError("edge_index must be (2, n_edges) and cell_shift (n_edges, 3)")
+        missing = set(self.atoms.get_chemical_symbols()) - set(self.basis)
+        if missing:
+            raise ValueError(f"basis lacks elements {sorted(missing)}")
+        if n_e and (self.edge_index.min() < 0 or self.edge_index.max() >= len(self.atoms)):
+            raise ValueError("edge_index refers to atoms outside the structure")
+        if self.s is not None:
+            set_(self, "s", np.asarray(self.s, dtype=np.float64).reshape(-1))
+            if self.s.shape != (self.n_values,):
+                raise ValueError(f"s has {self.s.size} values, the blocks need {self.n_values}")
+        if self.h is not None:
+            want = self._h_shape()
+            dtype = np.complex128 if self.spin == "spinor" else np.float64
+            h = np.asarray(self.h)
+            if self.spin != "spinor" and np.iscomplexobj(h):
+                raise ValueError("complex H needs spin='spinor'")
+            set_(self, "h", np.ascontiguousarray(h, dtype=dtype).reshape(want))
+
+    # ------------------------------------------------------------------ sizes
+    def _h_shape(self) -> tuple[int, int]:
+        if self.spin == "spinor":
+            return (1, 4 * self.n_values)
+        return (SPIN_KINDS[self.spin], self.n_values)
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms."""
+        return len(self.atoms)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of stored blocks (directed pairs, on-site included)."""
+        return self.edge_index.shape[1]
+
+    @cached_property
+    def norbs(self) -> np.ndarray:
+        """Spinless orbitals per atom, shape (n_atoms,)."""
+        per_el = {el: sum(2 * l_val + 1 for l_val in ls) for el, ls in self.basis.items()}
+        return np.array([per_el[s] for s in self.atoms.get_chemical_symbols()], dtype=np.int64)
+
+    @cached_property
+    def orbital_offsets(self) -> np.ndarray:
+        """First orbital of each atom, shape (n_atoms + 1,)."""
+        return np.concatenate([[0], np.cumsum(self.norbs)])
+
+    @property
+    def n_orbitals(self) -> int:
+        """Spinless orbitals in the cell."""
+        return int(self.orbital_offsets[-1])
+
+    @cached_property
+    def block_ptr(self) -> np.ndarray:
+        """Offsets of the spinless blocks in the flat value arrays, shape (n_edges + 1,)."""
+        sizes = self.norbs[self.edge_index[0]] * self.norbs[self.edge_index[1]]
+        return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+    @property
+    def n_values(self) -> int:
+        """Length of a spinless flat value array."""
+        return int(self.block_ptr[-1])
+
+    @property
+    def n_spin_channels(self) -> int:
+        """Rows of ``h``: 2 for collinear, else 1."""
+        return SPIN_KINDS[self.spin]
+
+    def irreps(self) -> dict[str, str]:
+        """Basis of each element as an e3nn irreps string."""
+        return {el: irreps_string(ls) for el, ls in self.basis.items()}
+
+    def replace(self, **changes) -> "HSData":
+        """Return a copy with some fields replaced (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    # ---------------------------------------------------------------- geometry
+    def edge_vectors(self) -> np.ndarray:
+        """Bond vectors ``tau_j + R @ cell - tau_i`` in Angstrom, shape (n_edges, 3)."""
+        pos = self.atoms.positions
+        i, j = self.edge_index
+        return pos[j] - pos[i] + self.cell_shift @ np.asarray(self.atoms.cell)
+
+    @cached_property
+    def _edge_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = _encode(self.edge_index[0], self.edge_index[1], self.cell_shift, self.n_atoms)
+        order = np.argsort(keys, kind="stable")
+        if np.any(np.diff(keys[order]) == 0):
+            raise ValueError("duplicate (i, j, R) blocks")
+        return keys[order], order
+
+    def find_edges(self, i, j, shift) -> np.ndarray:
+        """Indices of the blocks (i, j, R); -1 where absent. Vectorised over arrays."""
+        keys, order = self._edge_keys
+        query = _encode(np.asarray(i), np.asarray(j), np.asarray(shift).reshape(-1, 3), self.n_atoms)
+        pos = np.clip(np.searchsorted(keys, query), 0, max(len(keys) - 1, 0))
+        hit = keys[pos] == query if len(keys) else np.zeros(query.shape, bool)
+        return np.where(hit, order[pos] if len(keys) else -1, -1)
+
+    @cached_property
+    def reverse_edges(self) -> np.ndarray:
+        """For each block (i, j, R) the index of (j, i, -R); -1 where absent, shape (n_edges,)."""
+        return self.find_edges(self.edge_index[1], self.edge_index[0], -self.cell_shift)
+
+    # ------------------------------------------------------------------ blocks
+    def block_index(self, edges: np.ndarray, spinor: bool = False) -> np.ndarray:
+        """Flat indices of equally-shaped blocks, shape (n_sel, rows, cols).
+
+        Parameters
+        ----------
+        edges : ndarray of int
+            Blocks that all share the same (n_i, n_j).
+        spinor : bool
+            Index a spinor array (blocks of (2 n_i, 2 n_j) at ``4 * block_ptr``).
+        """
+        edges = np.asarray(edges, dtype=np.int64)
+        f = 2 if spinor else 1
+        ni = f * self.norbs[self.edge_index[0, edges[0]]] if len(edges) else 0
+        nj = f * self.norbs[self.edge_index[1, edges[0]]] if len(edges) else 0
+        start = f * f * self.block_ptr[edges]
+        return start[:, None, None] + np.arange(ni)[:, None] * nj + np.arange(nj)[None, :]
+
+    def shape_groups(self) -> Iterator[np.ndarray]:
+        """Yield arrays of block indices that share one element pair (hence one shape)."""
+        z = self.atoms.numbers
+        pair = z[self.edge_index[0]].astype(np.int64) * 1000 + z[self.edge_index[1]]
+        order = np.argsort(pair, kind="stable")
+        bounds = np.flatnonzero(np.diff(pair[order])) + 1
+        yield from (g for g in np.split(order, bounds) if len(g))
+
+    def block(self, i: int, j: int, shift=(0, 0, 0), which: str = "h", channel: int = 0):
+        """Return block (i, j, R) of ``"h"`` or ``"s"`` as a 2-D array (KeyError if absent)."""
+        e = int(self.find_edges([i], [j], np.array(shift).reshape(1, 3))[0])
+        if e < 0:
+            raise KeyError(f"no block (i={i}, j={j}, R={tuple(shift)})")
+        spinor = which == "h" and self.spin == "spinor"
+        values = self.s if which == "s" else self.h[channel]
+        if values is None:
+            raise KeyError(f"this HSData holds no {which!r}")
+        return values[self.block_index([e], spinor=spinor)[0]]
+
+    # -------------------------------------------------------------- hermiticity
+    def hermiticity_error(self) -> float:
+        """Max |X_ij(R) - X_ji(-R)^dagger| over H channels and S (inf if a partner is missing)."""
+        rev = self.reverse_edges
+        if np.any(rev < 0):
+            return math.inf
+        err = 0.0
+        for values, spinor in self._all_values():
+            for g in self.shape_groups():
+                a = values[self.block_index(g, spinor)]
+                b = values[self.block_index(rev[g], spinor)]
+                err = max(err, float(np.max(np.abs(a - np.conj(b.transpose(0, 2, 1))), initial=0)))
+        return err
+
+    def symmetrize(self) -> "HSData":
+        """Return a copy with ``X <- (X_ij(R) + X_ji(-R)^dagger) / 2`` enforced exactly."""
+        rev = self.reverse_edges
+        if np.any(rev < 0):
+            raise ValueError("cannot symmetrize: some (j, i, -R) partner blocks are missing")
+
+        def sym(values: np.ndarray, spinor: bool) -> np.ndarray:
+            out = values.copy()
+            for g in self.shape_groups():
+                idx = self.block_index(g, spinor)
+                ridx = self.block_index(rev[g], spinor)
+                out[idx] = 0.5 * (values[idx] + np.conj(values[ridx].transpose(0, 2, 1)))
+            return out
+
+        h = None if self.h is None else np.stack([sym(c, self.spin == "spinor") for c in self.h])
+        s = None if self.s is None else sym(self.s, False)
+        return self.replace(h=h, s=s)
+
+    def _all_values(self) -> Iterator[tuple[np.ndarray, bool]]:
+        if self.h is not None:
+            for channel in self.h:
+                yield channel, self.spin == "spinor"
+        if self.s is not None:
+            yield self.s, False
+
+    # -------------------------------------------------------------- selection
+    def select_edges(self, keep: np.ndarray) -> "HSData":
+        """Return a copy holding only the blocks where ``keep`` (bool, (n_edges,)) is true."""
+        keep = np.asarray(keep, dtype=bool)
+        sizes = np.diff(self.block_ptr)
+        mask = np.repeat(keep, sizes)
+        h = None
+        if self.h is not None:
+            hmask = np.repeat(keep, 4 * sizes) if self.spin == "spinor" else mask
+            h = self.h[:, hmask]
+        s = None if self.s is None else self.s[mask]
+        return self.replace(
+            edge_index=self.edge_index[:, keep], cell_shift=self.cell_shift[keep], h=h, s=s
+        )
+
+    def restrict(self, r_cut: float) -> "HSData":
+        """Keep the blocks with bond length < ``r_cut`` Angstrom (on-site blocks always kept)."""
+        return self.select_edges(np.linalg.norm(self.edge_vectors(), axis=1) < r_cut)
+
+    def permute_orbitals(self, maps: dict[str, tuple[np.ndarray, np.ndarray]]) -> "HSData":
+        """Apply per-element signed orbital permutations to every block.
+
+        ``maps[el] = (perm, sign)`` means ``phi_new[r] = sign[r] * phi_old[perm[r]]``, so
+        ``X_new[r, c] = sign_i[r] sign_j[c] X_old[perm_i[r], perm_j[c]]`` (spinor blocks
+        use the same map in both spin halves).
+        """
+        symbols = np.array(self.atoms.get_chemical_symbols())
+
+        def apply(values: np.ndarray, spinor: bool) -> np.ndarray:
+            out = np.empty_like(values)
+            for g in self.shape_groups():
+                pi, si = _spin_map(maps[symbols[self.edge_index[0, g[0]]]], spinor)
+                pj, sj = _spin_map(maps[symbols[self.edge_index[1, g[0]]]], spinor)
+                idx = self.block_index(g, spinor)
+                out[idx] = values[idx[:, pi][:, :, pj]] * (si[:, None] * sj[None, :])
+            return out
+
+        h = None if self.h is None else np.stack([apply(c, self.spin == "spinor") for c in self.h])
+        s = None if self.s is None else apply(self.s, False)
+        return self.replace(h=h, s=s)
+
+    # ------------------------------------------------------------------- spin
+    def with_spin(self, kind: str) -> "HSData":
+        """Convert H to another spin kind where the conversion is exact.
+
+        ``none -> collinear`` duplicates H; ``none/collinear -> spinor`` builds
+        block-diagonal spinors; ``collinear -> none`` and ``spinor -> collinear``
+        need equal channels / vanishing spin-flip blocks (ValueError otherwise).
+        """
+        if kind == self.spin or self.h is None:
+            return self.replace(spin=kind) if self.h is None else self
+        if (self.spin, kind) == ("none", "collinear"):
+            return self.replace(h=np.repeat(self.h, 2, axis=0), spin=kind)
+        if kind == "spinor":
+            up, dn = self.h[0], self.h[-1]
+            return self.replace(h=self._spinor_from(up, dn)[None], spin=kind)
+        if (self.spin, kind) == ("collinear", "none"):
+            if not np.allclose(self.h[0], self.h[1], atol=1e-12):
+                raise ValueError("collinear H with different channels cannot become spinless")
+            return self.replace(h=self.h[:1], spin=kind)
+        if self.spin == "spinor":
+            up, ud, du, dn = self._spinor_parts()
+            if max(np.abs(ud).max(initial=0), np.abs(du).max(initial=0)) > 1e-12 or (
+                np.abs(up.imag).max(initial=0) > 1e-12 or np.abs(dn.imag).max(initial=0) > 1e-12
+            ):
+                raise ValueError("spinor H has spin-flip or complex blocks; it is not collinear")
+            h = np.stack([up.real, dn.real])
+            out = self.replace(h=h, spin="collinear")
+            return out if kind == "collinear" else out.with_spin("none")
+        raise ValueError(f"cannot convert spin {self.spin!r} to {kind!r}")
+
+    def _spinor_from(self, up: np.ndarray, dn: np.ndarray, ud=None, du=None) -> np.ndarray:
+        out = np.zeros(4 * self.n_values, dtype=np.complex128)
+        parts = (up, ud, du, dn)
+        for g in self.shape_groups():
+            idx = self.block_index(g)
+            sidx = self.block_index(g, spinor=True)
+            ni, nj = idx.shape[1:]
+            for q, part in enumerate(parts):
+                if part is not None:
+                    a, b = divmod(q, 2)
+                    out[sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]] = part[idx]
+        return out
+
+    def _spinor_parts(self) -> tuple[np.ndarray, ...]:
+        """Split spinor H into flat spinless (uu, ud, du, dd) arrays."""
+        parts = [np.zeros(self.n_values, dtype=np.complex128) for _ in range(4)]
+        for g in self.shape_groups():
+            idx = self.block_index(g)
+            sidx = self.block_index(g, spinor=True)
+            ni, nj = idx.shape[1:]
+            for q in range(4):
+                a, b = divmod(q, 2)
+                parts[q][idx] = self.h[0][sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]]
+        return tuple(parts)
+
+    # ---------------------------------------------------------------- storage
+    def save(self, path, name: str | None = None, append: bool = False) -> str:
+        """Write to HDF5 atomically; see :func:`interfaces.h5io.save`. Returns the group name."""
+        from .h5io import save
+
+        return save(self, path, name=name, append=append)
+
+    @classmethod
+    def load(cls, path, name: str | int | None = None) -> "HSData":
+        """Read one structure from an HDF5 file; see :func:`interfaces.h5io.load`."""
+        from .h5io import load
+
+        return load(path, name)
+
+    def summary(self) -> str:
+        """One line describing the data."""
+        return (
+            f"HSData({self.atoms.get_chemical_formula()}, {self.n_atoms} atoms, "
+            f"{self.n_orbitals} orbitals, {self.n_edges} blocks, spin={self.spin}, "
+            f"source={self.source_code or '?'}, basis={json.dumps(self.irreps())})"
+        )
+
+
+def _encode(i, j, shift, n_atoms: int) -> np.ndarray:
+    """Pack (i, j, R) into one uint64 key: 34 bits for the pair, 10 bits per R component."""
+    r = np.asarray(shift, dtype=np.int64)
+    if r.size and (np.abs(r).max() >= 512 or n_atoms > 131_000):
+        raise ValueError("block keys support |R| < 512 and up to 131,000 atoms")
+    r = (r + 512).astype(np.uint64)
+    pair = (np.asarray(i, dtype=np.int64) * n_atoms + np.asarray(j, dtype=np.int64)).astype(np.uint64)
+    return (pair << np.uint64(30)) | (r[:, 0] << np.uint64(20)) | (r[:, 1] << np.uint64(10)) | r[:, 2]
+
+
+def _spin_map(ps: tuple[np.ndarray, np.ndarray], spinor: bool) -> tuple[np.ndarray, np.ndarray]:
+    perm, sign = (np.asarray(x) for x in ps)
+    if not spinor:
+        return perm, sign
+    n = len(perm)
+    return np.concatenate([perm, perm + n]), np.concatenate([sign, sign])
