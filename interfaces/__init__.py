@@ -27,19 +27,21 @@ __all__ = [
     "save_many", "names", "iter_load", "irreps_string", "parse_irreps",
 ]
 
-#: code name -> (module, file-name patterns that identify a run of that code)
+#: code name -> (module, file-name patterns that identify a run of that code), in detection order
 FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "hsdata": ("interfaces.h5format", ("*.h5", "*.hdf5")),
     "siesta": ("interfaces.siesta", ("*.HSX", "*.TSHS")),
     "abacus": ("interfaces.abacus", (
         "data-HR-sparse_SPIN0.csr*", "hrs1_nao.csr*", "data-SR-sparse_SPIN0.csr*",
-        "srs1_nao.csr*", "sr_nao.csr*", "SR.csr*", "STRU")),
+        "srs1_nao.csr*", "sr_nao.csr*", "SR.csr*", "STRU", "OUT.*")),
     "openmx": ("interfaces.openmx", ("*.scfout",)),
-    "deeph-legacy": ("interfaces.deeph", ("orbital_types.dat", "hamiltonians.h5")),
-    "deeph": ("interfaces.deeph", ("POSCAR", "hamiltonian.h5", "overlap.h5")),
     "deeptb": ("interfaces.deeptb", ("atomic_numbers.dat", "basis.dat")),
+    "deeph-legacy": ("interfaces.deeph", ("orbital_types.dat",)),
+    "deeph": ("interfaces.deeph", ("POSCAR", "atom_pairs*", "info.json")),
+    "hsdata": ("interfaces.h5format", ("*.h5", "*.hdf5")),
     "pyscf": ("interfaces.pyscf", ()),
 }
+#: extra keyword arguments a code name implies for its module's verbs
+_CODE_KWARGS = {"deeph-legacy": {"layout": "legacy"}, "deeph": {"layout": "new"}}
 
 
 def _module(code: str):
@@ -63,7 +65,7 @@ def detect(path: str | os.PathLike) -> str:
     if not files:
         raise FormatError(path, "no such file or folder")
     for code, (_, patterns) in FORMATS.items():
-        if code in ("deeph", "hsdata") and path.is_dir() and "orbital_types.dat" in files:
+        if code == "hsdata" and path.is_dir():
             continue
         if any(fnmatch.fnmatch(f, p) for f in files for p in patterns):
             return code
@@ -73,9 +75,11 @@ def detect(path: str | os.PathLike) -> str:
 def read(path: str | os.PathLike, code: str | None = None, **kwargs) -> HSData:
     """Read a DFT run (file or folder) into :class:`HSData`, detecting the code if needed."""
     code = code or detect(path)
-    return _module(code).read(path, **kwargs)
+    if code == "deeph":
+        return _module(code).read(path, **kwargs)  # the module detects legacy/new itself
+    return _module(code).read(path, **{**_CODE_KWARGS.get(code, {}), **kwargs})
 
 
 def write(hs: HSData, path: str | os.PathLike, code: str, **kwargs) -> None:
     """Write :class:`HSData` in the format of ``code``."""
-    _module(code).write(hs, path, **kwargs)
+    _module(code).write(hs, path, **{**_CODE_KWARGS.get(code, {}), **kwargs})

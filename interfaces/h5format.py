@@ -15,6 +15,8 @@ def read(path: str | os.PathLike, name: str | int | None = None) -> HSData:
     return load(path, name)
 
 
-def write(hs: HSData, path: str | os.PathLike, name: str | None = None, append: bool = False) -> None:
+def write(
+    hs: HSData, path: str | os.PathLike, name: str | None = None, append: bool = False
+) -> None:
     """Write one structure to an ase-deeph HDF5 file (atomically)."""
     save(hs, path, name=name, append=append)

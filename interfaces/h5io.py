@@ -15,7 +15,8 @@ Schema (``SCHEMA_VERSION``)::
       h_blocks          | (n_spin, n_values) float64, eV  spin "none" (1) / "collinear" (2)
                         | (1, 4 n_values)   complex128, eV  spin "spinor", block e at 4 block_ptr[e]
       attrs             | spin, basis (JSON {symbol: irreps}), fermi_level (eV, NaN unknown),
-                        | n_electrons, source_code, source_version, metadata (JSON)
+                        | n_electrons, source_code, source_version, metadata (JSON),
+                        | sha256 (hex digest of every dataset and attribute above; checked on load)
 
 Every write goes to a temporary file in the target folder that is renamed over
 the target only when complete, so a killed write leaves the previous file intact.
@@ -23,6 +24,7 @@ the target only when complete, so a killed write leaves the previous file intact
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -41,6 +43,22 @@ __all__ = ["SCHEMA_VERSION", "CONVENTION", "save", "save_many", "load", "names",
 
 SCHEMA_VERSION = 1
 CONVENTION = "e3nn-wiki-m:-l..l/spin-major/lattice-gauge/eV-Angstrom"
+
+
+_ATTRS = ("spin", "basis", "fermi_level", "n_electrons", "source_code", "source_version",
+          "metadata")
+
+
+def _digest(grp: h5py.Group) -> str:
+    """SHA-256 over the group's datasets (name, dtype, shape, bytes) and attributes."""
+    sha = hashlib.sha256()
+    for name in sorted(grp.keys()):
+        arr = np.ascontiguousarray(grp[name][()])
+        sha.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        sha.update(arr.tobytes())
+    for name in _ATTRS:
+        sha.update(f"{name}={grp.attrs.get(name)!r}|".encode())
+    return sha.hexdigest()
 
 
 def _write_group(grp: h5py.Group, hs: HSData) -> None:
@@ -62,9 +80,13 @@ def _write_group(grp: h5py.Group, hs: HSData) -> None:
     grp.attrs["source_code"] = hs.source_code
     grp.attrs["source_version"] = hs.source_version
     grp.attrs["metadata"] = json.dumps(hs.metadata)
+    grp.attrs["sha256"] = _digest(grp)
 
 
 def _read_group(grp: h5py.Group) -> HSData:
+    stored = grp.attrs.get("sha256")
+    if stored is not None and str(stored) != _digest(grp):
+        raise ValueError("checksum mismatch (the file was modified or corrupted)")
     atoms = Atoms(
         numbers=grp["numbers"][()], positions=grp["positions"][()], cell=grp["cell"][()],
         pbc=grp["pbc"][()],
@@ -98,13 +120,16 @@ def _open(path, mode: str = "r") -> h5py.File:
         f = h5py.File(path, mode)
     except FileNotFoundError:
         raise FormatError(path, "file not found") from None
-    except OSError as exc:
+    except Exception as exc:  # h5py raises OSError, RuntimeError, KeyError... on damage
         raise FormatError(path, f"unreadable or corrupted HDF5 file ({exc})") from None
     try:
         _check_file(f, path)
     except FormatError:
         f.close()
         raise
+    except Exception as exc:
+        f.close()
+        raise FormatError(path, f"corrupted HDF5 file ({type(exc).__name__}: {exc})") from None
     return f
 
 
@@ -168,9 +193,12 @@ def save(hs: HSData, path, name: str | None = None, append: bool = False) -> str
 
 
 def names(path) -> list[str]:
-    """Structure names in a dataset file, in storage order."""
+    """Return the structure names in a dataset file, in storage order."""
     with _open(path) as f:
-        return sorted(f["structures"].keys())
+        try:
+            return sorted(f["structures"].keys())
+        except Exception as exc:
+            raise FormatError(path, f"corrupted structure index ({exc})") from None
 
 
 def load(path, name: str | int | None = None) -> HSData:
@@ -190,24 +218,31 @@ def load(path, name: str | int | None = None) -> HSData:
         Missing, truncated or corrupted files, unknown names, inconsistent data.
     """
     with _open(path) as f:
-        root = f["structures"]
-        keys = sorted(root.keys())
-        if name is None:
-            if len(keys) != 1:
-                raise FormatError(path, f"holds {len(keys)} structures; pass name=")
-            name = keys[0]
-        elif isinstance(name, (int, np.integer)):
-            if not -len(keys) <= name < len(keys):
-                raise FormatError(path, f"structure index {name} out of range ({len(keys)})")
-            name = keys[name]
-        if name not in root:
-            raise FormatError(path, f"no structure named {name!r}")
         try:
-            return _read_group(root[name])
+            return _load_from(f, path, name)
         except FormatError:
             raise
-        except (KeyError, ValueError, OSError, TypeError) as exc:
-            raise FormatError(path, f"structure {name!r} is damaged: {exc}") from None
+        except Exception as exc:  # any damage inside the file
+            raise FormatError(path, f"damaged file ({type(exc).__name__}: {exc})") from None
+
+
+def _load_from(f: h5py.File, path, name) -> HSData:
+    root = f["structures"]
+    keys = sorted(root.keys())
+    if name is None:
+        if len(keys) != 1:
+            raise FormatError(path, f"holds {len(keys)} structures; pass name=")
+        name = keys[0]
+    elif isinstance(name, (int, np.integer)):
+        if not -len(keys) <= name < len(keys):
+            raise FormatError(path, f"structure index {name} out of range ({len(keys)})")
+        name = keys[name]
+    if name not in root:
+        raise FormatError(path, f"no structure named {name!r}")
+    try:
+        return _read_group(root[name])
+    except Exception as exc:
+        raise FormatError(path, f"structure {name!r} is damaged: {exc}") from None
 
 
 def iter_load(path) -> Iterator[tuple[str, HSData]]:

@@ -39,7 +39,7 @@ _PARITY = "eo"
 
 
 def irreps_string(shells: tuple[int, ...] | list[int]) -> str:
-    """Return the e3nn irreps string of a shell list, e.g. ``[0, 0, 1, 1, 2]`` -> ``"2x0e+2x1o+1x2e"``."""
+    """Return the e3nn irreps of a shell list: ``[0, 0, 1, 1, 2]`` -> ``"2x0e+2x1o+1x2e"``."""
     out: list[str] = []
     for l_val in sorted(set(shells)):
         out.append(f"{list(shells).count(l_val)}x{l_val}{_PARITY[l_val % 2]}")
@@ -207,9 +207,10 @@ class HSData:
         return keys[order], order
 
     def find_edges(self, i, j, shift) -> np.ndarray:
-        """Indices of the blocks (i, j, R); -1 where absent. Vectorised over arrays."""
+        """Return the indices of the blocks (i, j, R); -1 where absent. Vectorised over arrays."""
         keys, order = self._edge_keys
-        query = _encode(np.asarray(i), np.asarray(j), np.asarray(shift).reshape(-1, 3), self.n_atoms)
+        shift = np.asarray(shift).reshape(-1, 3)
+        query = _encode(np.asarray(i), np.asarray(j), shift, self.n_atoms)
         pos = np.clip(np.searchsorted(keys, query), 0, max(len(keys) - 1, 0))
         hit = keys[pos] == query if len(keys) else np.zeros(query.shape, bool)
         return np.where(hit, order[pos] if len(keys) else -1, -1)
@@ -420,8 +421,9 @@ def _encode(i, j, shift, n_atoms: int) -> np.ndarray:
     if r.size and (np.abs(r).max() >= 512 or n_atoms > 131_000):
         raise ValueError("block keys support |R| < 512 and up to 131,000 atoms")
     r = (r + 512).astype(np.uint64)
-    pair = (np.asarray(i, dtype=np.int64) * n_atoms + np.asarray(j, dtype=np.int64)).astype(np.uint64)
-    return (pair << np.uint64(30)) | (r[:, 0] << np.uint64(20)) | (r[:, 1] << np.uint64(10)) | r[:, 2]
+    pair = np.asarray(i, dtype=np.int64) * n_atoms + np.asarray(j, dtype=np.int64)
+    key = pair.astype(np.uint64) << np.uint64(30)
+    return key | (r[:, 0] << np.uint64(20)) | (r[:, 1] << np.uint64(10)) | r[:, 2]
 
 
 def _spin_map(ps: tuple[np.ndarray, np.ndarray], spinor: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,7 @@ def signed_permutation(code: str, l_val: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def matrix(code: str, l_val: int) -> np.ndarray:
-    """The (2l+1, 2l+1) matrix M with ``phi_internal = M @ phi_code``."""
+    """Return the (2l+1, 2l+1) matrix M with ``phi_internal = M @ phi_code``."""
     perm, sign = signed_permutation(code, l_val)
     m = np.zeros((len(perm), len(perm)))
     m[np.arange(len(perm)), perm] = sign

@@ -1,0 +1,151 @@
+"""The ``ase-deeph`` command line: a thin layer over the library, one verb per job.
+
+Each verb parses a TOML config or a few flags and calls one library function; no
+physics lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    report = convert(args.src, args.dst, args.from_code, args.to_code, progress=not args.quiet)
+    for run, reason in report.failed:
+        print(f"FAILED {run}: {reason}", file=sys.stderr)
+    print(f"converted {len(report.converted)} run(s) into {args.dst}; {len(report.failed)} failed")
+    return 1 if report.failed and not report.converted else 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+
+    out = args.output or Path(args.config).with_suffix(".h5").name
+    result = generate(args.config, out, progress=not args.quiet)
+    print(result)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train_from_toml
+
+    train_from_toml(args.config, out_dir=args.output, resume=args.resume)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .workflows import predict_file
+
+    written = predict_file(args.structure, args.model, args.output, args.to_code)
+    print(f"wrote {written}")
+    return 0
+
+
+def _cmd_bands(args: argparse.Namespace) -> int:
+    from .workflows import bands_file
+
+    summary = bands_file(args.input, args.output, path=args.path, npoints=args.npoints,
+                         model=args.model, emin=args.emin, emax=args.emax)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cmd_dos(args: argparse.Namespace) -> int:
+    from .workflows import dos_file
+
+    summary = dos_file(args.input, args.output, kmesh=args.kmesh, width=args.width,
+                       model=args.model)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(args.output, quick=args.quick)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cmd_epc(args: argparse.Namespace) -> int:
+    from .epc_cli import run_epc_config
+
+    run_epc_config(args.config, args.output)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ase-deeph",
+        description="Deep-learning DFT Hamiltonians for ASE and phonopy. Start with "
+        "'ase-deeph demo'; every verb has its own --help.",
+    )
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    c = sub.add_parser("convert", help="convert DFT runs (SIESTA, ABACUS, OpenMX, DeepH, DeePTB)")
+    c.add_argument("src", help="a run (file or folder) or a tree of runs")
+    c.add_argument("dst", help="output: an HDF5 dataset (--to hsdata) or a folder")
+    c.add_argument("--from", dest="from_code", default=None, help="source code (default: detect)")
+    c.add_argument("--to", dest="to_code", default="hsdata", help="target format (default hsdata)")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_cmd_convert)
+
+    g = sub.add_parser("generate", help="generate a PySCF training dataset from a TOML config")
+    g.add_argument("config", help="generator TOML (see ase_deeph/configs/)")
+    g.add_argument("-o", "--output", default=None, help="dataset file (default CONFIG.h5)")
+    g.add_argument("-q", "--quiet", action="store_true")
+    g.set_defaults(func=_cmd_generate)
+
+    t = sub.add_parser("train", help="train a model from a TOML config (torchrun for many GPUs)")
+    t.add_argument("config", help="training TOML (see ase_deeph/configs/)")
+    t.add_argument("-o", "--output", default=None, help="run folder (default from config)")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run exactly")
+    t.set_defaults(func=_cmd_train)
+
+    r = sub.add_parser("predict", help="predict H (and S) of a structure file")
+    r.add_argument("structure", help="any ASE-readable structure file")
+    r.add_argument("-m", "--model", default="default", help="'default' or a model file")
+    r.add_argument("-o", "--output", required=True, help="output file or folder")
+    r.add_argument("--to", dest="to_code", default="hsdata",
+                   help="hsdata | deeph | deeph-legacy | siesta | abacus | openmx")
+    r.set_defaults(func=_cmd_predict)
+
+    for name, helptext, func in (("bands", "band structure plot", _cmd_bands),
+                                 ("dos", "density of states plot", _cmd_dos)):
+        b = sub.add_parser(name, help=f"{helptext} from a DFT run, an HSData file or a structure")
+        b.add_argument("input", help="DFT run, HSData .h5, or structure file (then --model)")
+        b.add_argument("-o", "--output", default=f"{name}.png", help="PNG file")
+        b.add_argument("-m", "--model", default=None, help="model for a structure input")
+        if name == "bands":
+            b.add_argument("--path", default=None, help="special points, e.g. GXWKGLUWLK")
+            b.add_argument("--npoints", type=int, default=120)
+            b.add_argument("--emin", type=float, default=-6.0, help="eV relative to E_F")
+            b.add_argument("--emax", type=float, default=6.0, help="eV relative to E_F")
+        else:
+            b.add_argument("--kmesh", type=int, nargs=3, default=None)
+            b.add_argument("--width", type=float, default=0.1, help="Gaussian width, eV")
+        b.set_defaults(func=func)
+
+    d = sub.add_parser("demo", help="the one-command demo (bands, DOS, accuracy summary)")
+    d.add_argument("-o", "--output", default="demo_out", help="output folder")
+    d.add_argument("--quick", action="store_true", help="smaller settings (for tests)")
+    d.set_defaults(func=_cmd_demo)
+
+    e = sub.add_parser("epc", help="electron-phonon coupling from a TOML config")
+    e.add_argument("config")
+    e.add_argument("-o", "--output", default="epc_out")
+    e.set_defaults(func=_cmd_epc)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ase-deeph`` console script."""
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)

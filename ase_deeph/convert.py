@@ -1,0 +1,129 @@
+"""Convert one DFT run, or a whole tree of runs, between formats (``ase-deeph convert``)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import interfaces
+from interfaces import FormatError, HSData
+
+__all__ = ["ConvertReport", "find_runs", "convert"]
+
+
+@dataclass(frozen=True)
+class ConvertReport:
+    """Outcome of :func:`convert`.
+
+    Attributes
+    ----------
+    converted : tuple of (str, str)
+        ``(source run, written name or path)`` of each success.
+    failed : tuple of (str, str)
+        ``(source run, reason)`` of each failure; nothing is skipped silently.
+    """
+
+    converted: tuple[tuple[str, str], ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
+    """Return the runs under ``root``.
+
+    That is ``root`` itself if it is a file or one run, else every folder (or file)
+    below it that the registry recognises (as ``code`` when given).
+    """
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    try:
+        found = interfaces.detect(root)
+        if code is None or found == code or code.startswith(found) or found.startswith(code):
+            return [root]
+    except FormatError:
+        pass
+    runs: list[Path] = []
+    for folder, subdirs, _files in os.walk(root):
+        subdirs.sort()
+        here = Path(folder)
+        if here == root:
+            continue
+        try:
+            found = interfaces.detect(here)
+        except FormatError:
+            continue
+        if code is None or found == code:
+            runs.append(here)
+            subdirs.clear()
+    if code in ("siesta", "openmx") or (code is None and not runs):
+        runs += sorted(p for p in root.rglob("*") if p.is_file() and _single_file_run(p, code))
+    return runs
+
+
+def _single_file_run(path: Path, code: str | None) -> bool:
+    patterns = {"siesta": ("*.HSX",), "openmx": ("*.scfout",)}
+    codes = [code] if code else list(patterns)
+    return any(fnmatch.fnmatch(path.name, p) for c in codes for p in patterns.get(c, ()))
+
+
+def _label(run: Path, root: Path) -> str:
+    rel = run.relative_to(root) if run != root else Path(run.name)
+    return str(rel).replace(os.sep, "__") or run.name
+
+
+def convert(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    from_code: str | None = None,
+    to_code: str = "hsdata",
+    progress: bool = True,
+) -> ConvertReport:
+    """Convert every run under ``src`` into ``dst``.
+
+    Parameters
+    ----------
+    src : path-like
+        A run (file or folder) or a tree of runs.
+    dst : path-like
+        With ``to_code="hsdata"`` one HDF5 dataset holding every structure (written
+        atomically once at the end); otherwise a folder (one run) or, for several runs,
+        a folder with one sub-folder per run.
+    from_code, to_code : str
+        Codes of :data:`interfaces.FORMATS`; ``from_code=None`` detects each run.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    ConvertReport
+        Successes and failures with reasons; a failing run never stops the others.
+    """
+    from tqdm import tqdm
+
+    src, dst = Path(src), Path(dst)
+    runs = find_runs(src, from_code)
+    if not runs:
+        raise FormatError(src, "no DFT run found")
+    done: list[tuple[str, str]] = []
+    failed: list[tuple[str, str]] = []
+    items: list[tuple[str, HSData]] = []
+    sources: list[str] = []
+    for run in tqdm(runs, desc="convert", unit="run", disable=not progress):
+        label = _label(run, src)
+        try:
+            hs = interfaces.read(run, from_code)
+            if to_code == "hsdata":
+                items.append((label, hs))
+                sources.append(str(run))
+                continue
+            target = dst if len(runs) == 1 else dst / label
+            interfaces.write(hs, target, to_code)
+            done.append((str(run), str(target)))
+        except (FormatError, ValueError, OSError, KeyError) as exc:
+            failed.append((str(run), f"{type(exc).__name__}: {exc}"))
+    if items:
+        names = interfaces.save_many(items, dst, append=dst.exists())
+        done += list(zip(sources, names, strict=True))
+    return ConvertReport(tuple(done), tuple(failed))

@@ -1,0 +1,43 @@
+"""Dependency rule: the torch-free modules never import torch or e3nn (checked in a subprocess)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+TORCH_FREE = [
+    "interfaces", "interfaces.hsdata", "interfaces.h5io", "interfaces.orbitals",
+    "interfaces.sph", "interfaces.checks", "interfaces.errors", "ase_deeph",
+    "ase_deeph.toy", "ase_deeph.neighbors",
+]
+# Written in parallel by other helpers: checked when present, reported as skipped otherwise.
+OPTIONAL = ["ase_deeph.solvers"]
+
+
+def _import_in_fresh_python(modules: list[str]) -> subprocess.CompletedProcess:
+    script = textwrap.dedent(f"""
+        import importlib, sys
+        for name in {modules!r}:
+            importlib.import_module(name)
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "e3nn"))
+        assert not bad, f"torch/e3nn imported: {{bad[:5]}}"
+    """)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_core_modules_do_not_import_torch() -> None:
+    proc = _import_in_fresh_python(TORCH_FREE)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", OPTIONAL)
+def test_optional_torch_free_modules(name: str) -> None:
+    if importlib.util.find_spec(name) is None:
+        pytest.skip(f"{name} does not exist yet")
+    proc = _import_in_fresh_python([name])
+    assert proc.returncode == 0, proc.stderr
