@@ -29,7 +29,7 @@ __all__ = [
 
 #: code name -> (module, file-name patterns that identify a run of that code), in detection order
 FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "siesta": ("interfaces.siesta", ("*.HSX", "*.TSHS")),
+    "siesta": ("interfaces.siesta", ("*.HSX", "*.TSHS", "*.HSX.gz", "*.TSHS.gz")),
     "abacus": ("interfaces.abacus", (
         "data-HR-sparse_SPIN0.csr*", "hrs1_nao.csr*", "data-SR-sparse_SPIN0.csr*",
         "srs1_nao.csr*", "sr_nao.csr*", "SR.csr*", "STRU", "OUT.*")),
