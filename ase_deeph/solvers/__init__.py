@@ -1,0 +1,74 @@
+"""Electronic-structure solvers on :class:`interfaces.hsdata.HSData` (numpy/scipy only).
+
+* :mod:`.bloch` -- dense and sparse Bloch sums H(k), S(k);
+* :mod:`.eigen` -- dense generalised eigenproblem with ill-conditioned-S projection;
+* :mod:`.sparse` -- shift-invert eigenpairs and sparse Fermi level for large cells;
+* :mod:`.kpoints` -- Monkhorst-Pack / Gamma meshes, spglib reduction, band paths;
+* :mod:`.occupations` -- Fermi level from the electron count, smearing, mid-gap rule;
+* :mod:`.dos` -- total and Mulliken-projected DOS, Mulliken populations;
+* :mod:`.bands` -- ASE ``BandStructure`` along a path, PNG plots.
+"""
+
+from __future__ import annotations
+
+from .bands import band_structure, plot_bands, plot_dos
+from .bloch import BlochMatrices, SparseBloch, bloch_matrices, bloch_sparse, matrix_dimension
+from .dos import (
+    DOS,
+    Mulliken,
+    OrbitalTable,
+    ProjectedDOS,
+    dos,
+    mulliken_populations,
+    mulliken_weights,
+    orbital_table,
+    projected_dos,
+)
+from .eigen import Solution, eigenvalues, solve, spin_degeneracy
+from .kpoints import KMesh, bandpath, kmesh, mesh_points
+from .occupations import SMEARINGS, FermiResult, fermi_level, occupation_function, occupations
+from .sparse import (
+    SparseFermi,
+    SparseSolution,
+    count_states_below,
+    fermi_level_sparse,
+    solve_sparse,
+)
+
+__all__ = [
+    "DOS",
+    "SMEARINGS",
+    "BlochMatrices",
+    "FermiResult",
+    "KMesh",
+    "Mulliken",
+    "OrbitalTable",
+    "ProjectedDOS",
+    "Solution",
+    "SparseBloch",
+    "SparseFermi",
+    "SparseSolution",
+    "band_structure",
+    "bandpath",
+    "bloch_matrices",
+    "bloch_sparse",
+    "count_states_below",
+    "dos",
+    "eigenvalues",
+    "fermi_level",
+    "fermi_level_sparse",
+    "kmesh",
+    "matrix_dimension",
+    "mesh_points",
+    "mulliken_populations",
+    "mulliken_weights",
+    "occupation_function",
+    "occupations",
+    "orbital_table",
+    "plot_bands",
+    "plot_dos",
+    "projected_dos",
+    "solve",
+    "solve_sparse",
+    "spin_degeneracy",
+]
