@@ -1,0 +1,225 @@
+"""The drop-in ASE calculator: ``atoms.calc = DeepHCalculator(...)``.
+
+It predicts H(R) (and takes S(R) from the basis or the model), solves on a k-mesh and
+reports band energies, occupations and the Fermi level through ASE's standard getters.
+It reports no energy and no forces: the model predicts neither, and asking for them
+raises ASE's ``PropertyNotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Callable
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from interfaces import HSData
+
+from . import solvers
+
+__all__ = ["DeepHCalculator", "HSProvider"]
+
+#: Anything that maps a structure to its H(R) and S(R).
+HSProvider = Callable[[Atoms], HSData]
+
+
+class DeepHCalculator(Calculator):
+    """ASE calculator for band energies from a predicted (or any) H(R), S(R).
+
+    Parameters
+    ----------
+    model : "default", path, loaded model, or callable
+        ``"default"`` loads the shipped model; a path loads a model file; a callable
+        ``f(atoms) -> HSData`` (e.g. ``ase_deeph.toy.toy_hs`` or ``interfaces.pyscf.run``)
+        is used as is.
+    kpts : int, sequence of 3 int, or array (nk, 3)
+        Mesh divisions (Monkhorst-Pack, reduced with spglib symmetry), or explicit
+        fractional k-points (weights uniform). Non-periodic directions get 1.
+    gamma : bool
+        Gamma-centred mesh instead of Monkhorst-Pack.
+    smearing : (str, float)
+        Occupation function (``"fermi-dirac"``, ``"gaussian"``, ``"methfessel-paxton"``)
+        and width in eV; width 0 gives zero-temperature filling and the mid-gap
+        Fermi level of insulators.
+    n_electrons : float, optional
+        Valence electrons per cell; default from the Hamiltonian provider.
+    solver : {"auto", "dense", "sparse"}
+        ``"auto"`` uses dense per-k solves up to ``sparse_above`` orbitals and sparse
+        shift-invert around E_F (Gamma point, ``n_bands`` states) above.
+    n_bands : int
+        States around E_F returned by the sparse solver.
+    device, overlap : str
+        Passed to the model loader (``"auto"`` picks CUDA when present; the overlap
+        from the basis when it can be evaluated, else the model's overlap head).
+    """
+
+    implemented_properties = (
+        "eigenvalues", "fermi_level", "ibz_kpoints", "kpoint_weights", "occupations",
+    )
+    default_parameters = {
+        "kpts": (4, 4, 4), "gamma": False, "smearing": ("fermi-dirac", 0.0),
+        "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": 4000,
+        "symmetry": True, "ill_threshold": solvers.eigen.ILL_THRESHOLD,
+    }
+
+    def __init__(self, model="default", device: str = "auto", overlap: str = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self.provider = _resolve_provider(model, device=device, overlap=overlap)
+        self._attached = None
+
+    def set_atoms(self, atoms: Atoms) -> None:
+        """Remember the Atoms this calculator is attached to (``atoms.calc = calc`` calls it).
+
+        The getters then compare *that* object with the last calculated state, so moving
+        its atoms makes the next ``get_eigenvalues()`` recompute.
+        """
+        self._attached = weakref.ref(atoms)
+
+    def _prop(self, name: str):
+        atoms = self._attached() if self._attached is not None else None
+        if atoms is None and self.atoms is None:
+            raise RuntimeError("no structure: attach the calculator (atoms.calc = calc) first")
+        return self.get_property(name, atoms)
+
+    @classmethod
+    def load(cls, path, **kwargs) -> "DeepHCalculator":
+        """Build a calculator from a model file (``model="default"`` for the shipped one)."""
+        return cls(model=str(path), **kwargs)
+
+    # ------------------------------------------------------------------ core
+    def calculate(self, atoms=None, properties=("eigenvalues",), system_changes=all_changes):
+        """Predict H and S of ``atoms``, solve, and fill ``self.results``."""
+        Calculator.calculate(self, atoms, properties, system_changes)
+        check = getattr(self.provider, "check_structure", None)
+        if check is not None:
+            check(self.atoms)
+        hs = self.provider(self.atoms.copy())
+        p = self.parameters
+        n_e = float(p["n_electrons"] if p["n_electrons"] is not None else hs.n_electrons)
+        if not math.isfinite(n_e):
+            raise ValueError("the electron count is unknown: pass n_electrons=")
+        if self._use_sparse(hs):
+            self._calculate_sparse(hs, n_e)
+        else:
+            self._calculate_dense(hs, n_e)
+        self.results["hamiltonian"] = hs
+        self.results["overlap"] = hs.replace(h=None)
+
+    def _use_sparse(self, hs: HSData) -> bool:
+        mode = self.parameters["solver"]
+        if mode not in ("auto", "dense", "sparse"):
+            raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {mode!r}")
+        return mode == "sparse" or (mode == "auto" and
+                                    hs.n_orbitals > self.parameters["sparse_above"])
+
+    def _kpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        kpts = self.parameters["kpts"]
+        arr = np.asarray(kpts, dtype=float)
+        if arr.ndim == 2:
+            return arr, np.full(len(arr), 1.0 / len(arr))
+        mesh = solvers.kmesh(self.atoms, kpts, gamma_centered=self.parameters["gamma"],
+                             symmetry=self.parameters["symmetry"])
+        return mesh.kpts, mesh.weights
+
+    def _calculate_dense(self, hs: HSData, n_e: float) -> None:
+        kpts, weights = self._kpoints()
+        sol = solvers.solve(hs, kpts, ill_threshold=self.parameters["ill_threshold"])
+        kind, width = self.parameters["smearing"]
+        deg = solvers.spin_degeneracy(hs.spin)
+        fermi = solvers.fermi_level(sol.eigenvalues, n_e, weights, deg, kind, width)
+        self.results.update(
+            eigenvalues=sol.eigenvalues,  # [nspins, nk, nbands] eV
+            fermi_level=fermi.fermi_level,
+            ibz_kpoints=kpts,  # [nk, 3] fractional
+            kpoint_weights=weights,  # [nk]
+            occupations=deg * fermi.occupations,  # [nspins, nk, nbands] electrons per state
+        )
+        self._fermi = fermi
+
+    def _calculate_sparse(self, hs: HSData, n_e: float) -> None:
+        ef = solvers.fermi_level_sparse(hs, n_e)
+        sol = solvers.solve_sparse(hs, np.zeros(3), sigma=ef.fermi_level,
+                                   n_bands=self.parameters["n_bands"])
+        evals = np.asarray(sol.eigenvalues, dtype=float).reshape(1, 1, -1)
+        deg = solvers.spin_degeneracy(hs.spin)
+        self.results.update(
+            eigenvalues=evals,  # [1, 1, n_bands] eV: a window around E_F at Gamma
+            fermi_level=ef.fermi_level,
+            ibz_kpoints=np.zeros((1, 3)),
+            kpoint_weights=np.ones(1),
+            occupations=deg * (evals < ef.fermi_level).astype(float),
+        )
+        self._fermi = ef
+
+    # --------------------------------------------------------------- getters
+    def get_eigenvalues(self, kpt: int = 0, spin: int = 0) -> np.ndarray:
+        """Band energies (eV) at irreducible k-point ``kpt`` and spin channel ``spin``."""
+        return self._prop("eigenvalues")[spin, kpt].copy()
+
+    def get_occupation_numbers(self, kpt: int = 0, spin: int = 0) -> np.ndarray:
+        """Electrons per state (0..2 for spinless data, 0..1 for collinear and spinor)."""
+        return self._prop("occupations")[spin, kpt].copy()
+
+    def get_fermi_level(self) -> float:
+        """Fermi level in eV (mid-gap for insulators at zero smearing)."""
+        return float(self._prop("fermi_level"))
+
+    def get_ibz_k_points(self) -> np.ndarray:
+        """Irreducible k-points, fractional, shape (nk, 3)."""
+        return self._prop("ibz_kpoints").copy()
+
+    def get_k_point_weights(self) -> np.ndarray:
+        """Weights of the irreducible k-points (sum 1), shape (nk,)."""
+        return self._prop("kpoint_weights").copy()
+
+    def get_number_of_spins(self) -> int:
+        """2 for collinear spin, else 1 (spinor data has 2 n_orb bands in one channel)."""
+        return int(self._prop("eigenvalues").shape[0])
+
+    def get_number_of_bands(self) -> int:
+        """Bands per k-point and spin."""
+        return int(self._prop("eigenvalues").shape[2])
+
+    def get_spin_polarized(self) -> bool:
+        """Return True for collinear spin-polarised data."""
+        return self.get_number_of_spins() == 2
+
+    def get_hamiltonian(self) -> HSData:
+        """Return the predicted H(R), with S(R), of the current structure."""
+        self._prop("eigenvalues")
+        return self.results["hamiltonian"]
+
+    # ---------------------------------------------------------------- extras
+    def band_structure(self, path=None, npoints: int = 100):
+        """Bands along a path (default: ASE's path for the lattice) as a ``BandStructure``.
+
+        Energies are absolute (eV) with ``reference`` = the Fermi level of the mesh
+        calculation; ``.plot()`` shows them relative to it.
+        """
+        hs = self.get_hamiltonian()
+        return solvers.band_structure(hs, path, npoints, fermi_level=self.get_fermi_level())
+
+    def get_pdos(self, energies=None, width: float = 0.1):
+        """Mulliken-projected DOS on the k-mesh (see :func:`ase_deeph.solvers.projected_dos`)."""
+        hs = self.get_hamiltonian()
+        kpts, weights = self.get_ibz_k_points(), self.get_k_point_weights()
+        sol = solvers.solve(hs, kpts, return_vectors=True)
+        return solvers.projected_dos(hs, sol, weights, energies=energies, width=width,
+                                     fermi_level=self.get_fermi_level())
+
+    def get_mulliken(self):
+        """Mulliken populations per orbital and atom (see ``solvers.mulliken_populations``)."""
+        hs = self.get_hamiltonian()
+        sol = solvers.solve(hs, self.get_ibz_k_points(), return_vectors=True)
+        return solvers.mulliken_populations(hs, sol, self._fermi, self.get_k_point_weights())
+
+
+def _resolve_provider(model, device: str, overlap: str) -> HSProvider:
+    if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
+        return model
+    from .predict import ModelProvider  # torch lives only behind this import
+
+    return ModelProvider.from_any(model, device=device, overlap=overlap)

@@ -1,0 +1,122 @@
+"""The ASE calculator contract, on the toy tight-binding model (no torch needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk, graphene
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.dft.dos import DOS
+from ase.outputs import Properties, all_outputs
+
+from ase_deeph import solvers
+from ase_deeph.calculator import DeepHCalculator
+from ase_deeph.toy import toy_hs
+
+
+class CountingToy:
+    """A toy H/S provider that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, atoms):
+        self.calls += 1
+        return toy_hs(atoms)
+
+
+@pytest.fixture
+def si():
+    atoms = bulk("Si", "diamond", a=5.43)
+    atoms.calc = DeepHCalculator(model=CountingToy(), kpts=(3, 3, 3))
+    return atoms
+
+
+def test_results_follow_ase_output_names_and_shapes(si) -> None:
+    calc = si.calc
+    calc.get_fermi_level()
+    props = Properties({k: v for k, v in calc.results.items() if k in all_outputs})
+    nspins, nk, nbands = calc.results["eigenvalues"].shape
+    assert props["nspins"] == nspins == 1
+    assert props["nkpts"] == nk == len(calc.get_ibz_k_points())
+    assert nbands == calc.results["hamiltonian"].n_orbitals
+    assert calc.results["occupations"].shape == (nspins, nk, nbands)
+    assert np.isclose(calc.get_k_point_weights().sum(), 1.0)
+    assert "energy" not in DeepHCalculator.implemented_properties
+    assert isinstance(DeepHCalculator.implemented_properties, tuple)
+
+
+def test_energy_and_forces_are_not_reported(si) -> None:
+    with pytest.raises(PropertyNotImplementedError):
+        si.get_potential_energy()
+    with pytest.raises(PropertyNotImplementedError):
+        si.get_forces()
+
+
+def test_cache_and_recompute_after_moving_atoms(si) -> None:
+    calc = si.calc
+    e0 = calc.get_eigenvalues(0, 0)
+    calc.get_fermi_level()
+    calc.get_ibz_k_points()
+    assert calc.provider.calls == 1
+    si.positions[0] += [0.05, -0.02, 0.03]
+    e1 = si.calc.get_eigenvalues(0, 0)
+    assert calc.provider.calls == 2
+    assert np.abs(e1 - e0).max() > 1e-4
+
+
+def test_calculator_reproduces_solvers_exactly() -> None:
+    atoms = graphene(a=2.46, vacuum=8.0)
+    atoms.pbc = (True, True, False)
+    calc = DeepHCalculator(model=toy_hs, kpts=(6, 6, 1), smearing=("fermi-dirac", 0.02))
+    atoms.calc = calc
+    hs = toy_hs(atoms)
+    mesh = solvers.kmesh(atoms, (6, 6, 1))
+    ref = solvers.solve(hs, mesh.kpts).eigenvalues
+    fermi = solvers.fermi_level(ref, hs.n_electrons, mesh.weights, 2, "fermi-dirac", 0.02)
+    np.testing.assert_array_equal(calc.get_ibz_k_points(), mesh.kpts)
+    for k in range(mesh.nk):
+        np.testing.assert_array_equal(calc.get_eigenvalues(k, 0), ref[0, k])
+    assert calc.get_fermi_level() == fermi.fermi_level
+    occ = sum(w * calc.get_occupation_numbers(k).sum()
+              for k, w in enumerate(calc.get_k_point_weights()))
+    assert np.isclose(occ, hs.n_electrons, atol=1e-9)
+
+
+def test_ase_dos_and_band_structure_run(si, tmp_path) -> None:
+    dos = DOS(si.calc, width=0.2, npts=400)
+    e, d = dos.get_energies(), dos.get_dos()
+    assert d.shape == e.shape and np.all(d >= 0)
+    bs = si.calc.band_structure(path="GXWL", npoints=30)
+    assert bs.energies.shape[:2] == (1, 30)
+    assert np.isclose(bs.reference, si.calc.get_fermi_level())
+    bs.plot(filename=str(tmp_path / "bands.png"), emin=-6, emax=6)
+    assert (tmp_path / "bands.png").stat().st_size > 0
+
+
+def test_pdos_and_mulliken(si) -> None:
+    pdos = si.calc.get_pdos(width=0.2)
+    np.testing.assert_allclose(pdos.atom.sum(axis=1), pdos.total, atol=1e-9)
+    mull = si.calc.get_mulliken()
+    assert np.isclose(mull.total, si.calc.get_hamiltonian().n_electrons, atol=1e-6)
+
+
+def test_sparse_solver_matches_dense_near_fermi_level() -> None:
+    atoms = graphene(a=2.46, vacuum=8.0).repeat((6, 6, 1))
+    atoms.pbc = (True, True, False)
+    atoms.rattle(0.02, seed=3)
+    dense = DeepHCalculator(model=toy_hs, kpts=np.zeros((1, 3)), solver="dense")
+    sparse = DeepHCalculator(model=toy_hs, solver="sparse", n_bands=12)
+    ed = dense.get_property("eigenvalues", atoms)[0, 0]
+    es = sparse.get_property("eigenvalues", atoms)[0, 0]
+    ef = sparse.get_fermi_level()
+    assert abs(ef - dense.get_fermi_level()) < 1e-4
+    # the sparse window holds the dense states closest to E_F
+    nearest = np.sort(ed[np.argsort(np.abs(ed - ef))[:12]])
+    np.testing.assert_allclose(es, nearest, atol=1e-8)
+
+
+def test_unknown_solver_name_is_an_error(si) -> None:
+    si.calc.set(solver="magic")
+    with pytest.raises(ValueError, match="solver"):
+        si.calc.get_fermi_level()
