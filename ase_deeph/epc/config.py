@@ -1,0 +1,133 @@
+"""TOML configuration of an EPC run (``ase-deeph epc CONFIG.toml``).
+
+Example::
+
+    [structure]              # the primitive cell; omit to use phonopy's primitive cell
+    bulk = "Si"              # ase.build.bulk name (with crystal, a), or file = "POSCAR"
+    crystal = "diamond"
+    a = 5.43
+
+    [phonons]                # one of: phonopy_yaml | force_constants | calculator
+    calculator = "tersoff-si"
+    supercell = [3, 3, 3]
+
+    [hs]
+    provider = "toy"         # "toy", "pyscf" or a model file (.safetensors)
+    onsite_d = "auto"        # "auto" (PySCF: exact on-site D; else missing), or "none"
+
+    [fd]
+    n_box = 1
+    delta = 0.01
+
+    [coupling]
+    kpoints = [[0.0, 0.0, 0.0]]
+    qpath = "LGXWKG"
+    npoints = 60
+    bands = [1, 2, 3]
+
+    [eliashberg]             # omit the section to skip
+    k_mesh = [8, 8, 8]
+    q_mesh = [4, 4, 4]
+    sigma_el = 0.1
+    mu_star = [0.1, 0.13]
+
+Relative paths are resolved against the TOML file's folder. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import tomllib
+
+__all__ = ["EPCConfig", "from_toml"]
+
+_SECTIONS = ("structure", "phonons", "hs", "fd", "coupling", "eliashberg")
+
+
+@dataclass(frozen=True)
+class EPCConfig:
+    """Flattened EPC run settings (see the module docstring for the TOML layout).
+
+    Units: Angstrom (a, delta), eV (sigma_el, fermi_level), meV (sigma_ph, soft_cutoff).
+    """
+
+    structure_file: str | None = None
+    bulk: str | None = None
+    crystal: str | None = None
+    a: float | None = None
+    phonopy_yaml: str | None = None
+    force_constants: str | None = None
+    calculator: str | None = None
+    supercell: tuple[int, int, int] = (3, 3, 3)
+    displacement: float = 0.01
+    provider: str = "toy"
+    toy_seed: int = 0
+    pyscf_basis: str = "gth-dzvp-compact"
+    pyscf_kmesh: tuple[int, int, int] | None = None
+    onsite_d: str = "auto"
+    n_box: int = 1
+    delta: float = 0.01
+    scheme: str = "central"
+    form: str | None = None
+    kpoints: tuple = ((0.0, 0.0, 0.0),)
+    qpath: str | None = None
+    npoints: int = 60
+    bands: tuple[int, ...] | None = None
+    k_mesh: tuple[int, int, int] | None = None
+    q_mesh: tuple[int, int, int] | None = None
+    sigma_el: float = 0.1
+    sigma_ph: float = 0.5
+    fermi_level: float | None = None
+    soft_cutoff: float = 2.0
+    mu_star: tuple[float, ...] = (0.1,)
+
+
+_KEYS = {
+    "structure": {"file": "structure_file", "bulk": "bulk", "crystal": "crystal", "a": "a"},
+    "phonons": {"phonopy_yaml": "phonopy_yaml", "force_constants": "force_constants",
+                "calculator": "calculator", "supercell": "supercell",
+                "displacement": "displacement"},
+    "hs": {"provider": "provider", "seed": "toy_seed", "basis": "pyscf_basis",
+           "kmesh": "pyscf_kmesh", "onsite_d": "onsite_d"},
+    "fd": {"n_box": "n_box", "delta": "delta", "scheme": "scheme"},
+    "coupling": {"kpoints": "kpoints", "qpath": "qpath", "npoints": "npoints", "bands": "bands",
+                 "form": "form"},
+    "eliashberg": {"k_mesh": "k_mesh", "q_mesh": "q_mesh", "sigma_el": "sigma_el",
+                   "sigma_ph": "sigma_ph", "fermi_level": "fermi_level",
+                   "soft_cutoff": "soft_cutoff", "mu_star": "mu_star"},
+}
+_PATHS = ("structure_file", "phonopy_yaml", "force_constants")
+
+
+def _tuple(x):
+    return tuple(_tuple(v) for v in x) if isinstance(x, list) else x
+
+
+def from_toml(path) -> EPCConfig:
+    """Read an EPC TOML file; unknown sections or keys raise ValueError naming the file."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    kw = {}
+    for section, values in data.items():
+        if section not in _SECTIONS:
+            raise ValueError(f"{path}: unknown section [{section}]; known: {_SECTIONS}")
+        for key, value in values.items():
+            if key not in _KEYS[section]:
+                raise ValueError(f"{path}: unknown key {key!r} in [{section}]; known: "
+                                 f"{sorted(_KEYS[section])}")
+            kw[_KEYS[section][key]] = _tuple(value)
+    if "eliashberg" in data and "k_mesh" not in kw:
+        kw["k_mesh"] = (8, 8, 8)
+    if isinstance(kw.get("mu_star"), (int, float)):
+        kw["mu_star"] = (float(kw["mu_star"]),)
+    for name in _PATHS:
+        if kw.get(name) is not None:
+            kw[name] = str((path.parent / kw[name]).resolve())
+    if kw.get("provider") not in (None, "toy", "pyscf"):
+        kw["provider"] = str((path.parent / kw["provider"]).resolve())
+    names = {f.name for f in fields(EPCConfig)}
+    assert set(kw) <= names
+    return EPCConfig(**kw)
