@@ -220,6 +220,6 @@ class DeepHCalculator(Calculator):
 def _resolve_provider(model, device: str, overlap: str) -> HSProvider:
     if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
         return model
-    from .predict import ModelProvider  # torch lives only behind this import
+    from .provider import ModelProvider  # torch is imported only when a model is loaded
 
     return ModelProvider.from_any(model, device=device, overlap=overlap)

@@ -120,3 +120,50 @@ def test_unknown_solver_name_is_an_error(si) -> None:
     si.calc.set(solver="magic")
     with pytest.raises(ValueError, match="solver"):
         si.calc.get_fermi_level()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_trained_model_file_drives_the_calculator(tmp_path) -> None:
+    """Train a tiny model on toy data, save it, and use the file as the calculator's model."""
+    pytest.importorskip("torch")
+    import dataclasses
+
+    import interfaces
+    from ase_deeph.config import ModelConfig, TrainConfig
+    from ase_deeph.provider import ModelProvider
+    from ase_deeph.train import train
+
+    rng = np.random.default_rng(0)
+    items = []
+    for k in range(3):
+        atoms = bulk("C", "diamond", a=3.57)
+        atoms.rattle(0.03, seed=k)
+        items.append((None, toy_hs(atoms)))
+    data = tmp_path / "toy.h5"
+    interfaces.save_many(items, data)
+    mcfg = dataclasses.replace(ModelConfig(), r_cut=4.0, channels=8, pseudo_channels=4,
+                               n_layers=1)
+    tcfg = dataclasses.replace(TrainConfig(), dataset=str(data), out_dir=str(tmp_path / "run"),
+                               epochs=2, split=(0.34, 0.33, 0.33))
+    path = train(mcfg, tcfg)
+    provider = ModelProvider.from_any(str(path))
+    assert provider.meta["overlap_source"]["kind"] == "toy"
+    assert provider.meta["valence_electrons"] == {"C": 4.0}
+    atoms = bulk("C", "diamond", a=3.57)
+    atoms.positions += rng.normal(scale=0.01, size=atoms.positions.shape)
+    calc = DeepHCalculator(model=str(path), kpts=(2, 2, 2))
+    atoms.calc = calc
+    ef = calc.get_fermi_level()
+    hs = calc.get_hamiltonian()
+    assert hs.source_code == "model" and hs.n_electrons == 8.0
+    ref = toy_hs(atoms)  # S must be the exact basis overlap, copied block by block
+    found = ref.find_edges(hs.edge_index[0], hs.edge_index[1], hs.cell_shift)
+    for g in hs.shape_groups():
+        have = found[g] >= 0
+        np.testing.assert_array_equal(hs.s[hs.block_index(g[have])],
+                                      ref.s[ref.block_index(found[g][have])])
+        assert not np.any(hs.s[hs.block_index(g[~have])]) if np.any(~have) else True
+    assert np.isfinite(ef)
+    atoms.positions[0] = atoms.positions[1] + [0.3, 0.3, 0.3]
+    with pytest.warns(RuntimeWarning, match="closer than any pair"):
+        calc.get_fermi_level()

@@ -1,0 +1,122 @@
+"""Model files: safetensors weights with the JSON metadata in the same file (no pickle).
+
+The safetensors header holds ``{"ase_deeph": JSON}`` with the model config, the basis
+per element, the spin kind, the versions (format, ase-deeph, e3nn, torch), the dataset
+provenance and training-range statistics (min / max bond length per element pair).
+Loading parses JSON and raw tensors only, so it never executes code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import e3nn
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from .config import ModelConfig
+from .model import HamiltonianNet
+
+__all__ = ["FORMAT_VERSION", "save_model", "load_model", "read_meta", "package_version"]
+
+#: Bump when the weight layout changes; files of another version are refused.
+FORMAT_VERSION = 1
+
+
+def package_version() -> str:
+    """Return the ase-deeph version (package attribute, else the installed distribution)."""
+    try:
+        from . import __version__
+
+        return __version__
+    except ImportError:  # imported as a namespace package (e.g. a stale editable install)
+        from importlib.metadata import version
+
+        return version("ase-deeph")
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def save_model(model: HamiltonianNet, path, extra: dict | None = None) -> Path:
+    """Write ``model`` (weights + metadata) atomically to ``path`` (a .safetensors file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "ase_deeph_version": package_version(),
+        "e3nn_version": e3nn.__version__,
+        "torch_version": torch.__version__,
+        "model_config": dataclasses.asdict(model.config),
+        "basis": {el: list(sh) for el, sh in model.basis.items()},
+        "spin": model.spin,
+        **(extra or {}),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"ase_deeph": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_meta(path) -> dict:
+    """Metadata of a model file (no weights loaded)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as exc:  # safetensors raises several error types
+        raise ValueError(f"{path}: not a safetensors model file ({exc})") from None
+    if "ase_deeph" not in header:
+        raise ValueError(f"{path}: safetensors file without ase-deeph metadata")
+    return json.loads(header["ase_deeph"])
+
+
+def load_model(path, basis: dict | None = None,
+               device: str = "cpu") -> tuple[HamiltonianNet, dict]:
+    """Load a model file written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.safetensors`` model file.
+    basis : dict, optional
+        Expected basis per element; a mismatch raises ValueError naming the element.
+    device : str
+        Where to put the weights.
+
+    Returns
+    -------
+    (HamiltonianNet, dict)
+        The model in eval mode and its metadata.
+    """
+    meta = read_meta(path)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model format {meta.get('format_version')} but this "
+                         f"ase-deeph ({package_version()}) reads format {FORMAT_VERSION}")
+    if _minor(meta.get("e3nn_version", "?")) != _minor(e3nn.__version__):
+        raise ValueError(f"{path}: written with e3nn {meta.get('e3nn_version')}, installed "
+                         f"{e3nn.__version__}; install the matching e3nn minor version")
+    stored = {el: tuple(sh) for el, sh in meta["basis"].items()}
+    if basis is not None:
+        for el, shells in basis.items():
+            if el not in stored:
+                raise ValueError(f"{path}: the model has no basis for element {el}")
+            if tuple(shells) != stored[el]:
+                raise ValueError(f"{path}: basis mismatch for {el}: model {stored[el]}, "
+                                 f"requested {tuple(shells)}")
+    model = HamiltonianNet(ModelConfig(**meta["model_config"]), stored, meta.get("spin", "none"))
+    missing, unexpected = model.load_state_dict(load_file(str(path), device=device), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit the model (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    return model.to(device).eval(), meta

@@ -1,0 +1,178 @@
+"""Frozen configuration dataclasses of the model and of training; defaults live only here.
+
+A TOML file has one table per stage::
+
+    [model]
+    r_cut = 6.0
+    channels = 32
+
+    [train]
+    dataset = "data.h5"
+    epochs = 200
+
+:func:`from_toml` returns ``(ModelConfig, TrainConfig)``; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+__all__ = ["ModelConfig", "TrainConfig", "from_toml", "config_from_dict"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyperparameters of :class:`ase_deeph.model.HamiltonianNet`.
+
+    Parameters
+    ----------
+    r_cut : float
+        Graph cutoff in Angstrom: every pair closer than this is an edge (and a block).
+    l_max : int or None
+        Highest l of the hidden features; None takes 2 * (largest l of the basis).
+    channels : int
+        Natural-parity channels per l (parity (-1)^l).
+    pseudo_channels : int
+        Opposite-parity channels per l (needed for e.g. the 1e part of p-p blocks).
+    n_layers : int
+        Message-passing layers.
+    n_radial : int
+        Gaussian radial basis functions on [0, r_cut].
+    radial_hidden : int
+        Hidden width of the radial / species MLPs.
+    n_species_embed : int
+        Width of the species embedding.
+    avg_neighbors : float
+        Normalisation of the summed messages (set from the data by ``train``).
+    predict_overlap : bool
+        Add a second head that learns S the same way.
+    dtype : {"float32", "float64"}
+        Floating-point precision.
+    """
+
+    r_cut: float = 6.0
+    l_max: int | None = None
+    channels: int = 32
+    pseudo_channels: int = 8
+    n_layers: int = 3
+    n_radial: int = 16
+    radial_hidden: int = 64
+    n_species_embed: int = 16
+    avg_neighbors: float = 16.0
+    predict_overlap: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.r_cut <= 0 or self.channels < 1 or self.pseudo_channels < 0:
+            raise ValueError("r_cut and channels must be positive")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings of :func:`ase_deeph.train.train`.
+
+    Parameters
+    ----------
+    dataset : str
+        HDF5 dataset of HSData structures.
+    out_dir : str
+        Run folder (checkpoints, metrics.jsonl, model files).
+    seed : int
+        Seed of the split, initialisation and shuffling.
+    split : tuple of float
+        Train / validation / test fractions, by structure.
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Structures per optimisation step (per process under DDP).
+    lr : float
+        Peak learning rate (Adam).
+    weight_decay : float
+        AdamW weight decay.
+    schedule : {"plateau", "cosine"}
+        ReduceLROnPlateau on the validation loss, or cosine decay after a linear warmup.
+    warmup_epochs : int
+        Linear warmup length (cosine schedule).
+    plateau_factor, plateau_patience : float, int
+        ReduceLROnPlateau settings.
+    min_lr : float
+        Lower bound of the learning rate.
+    early_stop_patience : int
+        Stop when the validation loss has not improved for this many epochs.
+    loss : {"mse", "gauge_mse"}
+        Plain MSE on H blocks, or MSE after removing the optimal shift mu S per structure.
+    overlap_weight : float
+        Weight of the S loss when the model has an overlap head.
+    device : str
+        ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda[:n]"``.
+    progress : bool
+        Show a tqdm progress bar.
+    max_structures : int or None
+        Use only the first structures of the file (debugging).
+    """
+
+    dataset: str = ""
+    out_dir: str = "run"
+    seed: int = 0
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    epochs: int = 200
+    batch_size: int = 1
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "plateau"
+    warmup_epochs: int = 5
+    plateau_factor: float = 0.5
+    plateau_patience: int = 10
+    min_lr: float = 1e-5
+    early_stop_patience: int = 40
+    loss: str = "mse"
+    overlap_weight: float = 1.0
+    device: str = "auto"
+    progress: bool = True
+    max_structures: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "split", tuple(float(x) for x in self.split))
+        if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6 or min(self.split) < 0:
+            raise ValueError(f"split must be three fractions summing to 1, got {self.split}")
+        if self.schedule not in ("plateau", "cosine"):
+            raise ValueError(f"schedule must be 'plateau' or 'cosine', got {self.schedule!r}")
+        if self.loss not in ("mse", "gauge_mse"):
+            raise ValueError(f"loss must be 'mse' or 'gauge_mse', got {self.loss!r}")
+
+
+def _build(cls, table: dict, where: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(table) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(names)}")
+    return cls(**table)
+
+
+def config_from_dict(data: dict, where: str = "config") -> tuple[ModelConfig, TrainConfig]:
+    """Build ``(ModelConfig, TrainConfig)`` from a dict with ``model`` and ``train`` tables."""
+    unknown = set(data) - {"model", "train"}
+    if unknown:
+        raise ValueError(f"{where}: unknown tables {sorted(unknown)}; allowed model, train")
+    return (_build(ModelConfig, data.get("model", {}), f"{where} [model]"),
+            _build(TrainConfig, data.get("train", {}), f"{where} [train]"))
+
+
+def from_toml(path) -> tuple[ModelConfig, TrainConfig]:
+    """Read a TOML config; relative ``dataset`` / ``out_dir`` are taken relative to its folder."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    model_cfg, train_cfg = config_from_dict(data, str(path))
+    fix = {}
+    for key in ("dataset", "out_dir"):
+        value = getattr(train_cfg, key)
+        if value and not Path(value).is_absolute():
+            fix[key] = str((path.parent / value).resolve())
+    return model_cfg, dataclasses.replace(train_cfg, **fix)

@@ -1,0 +1,123 @@
+"""Turn a trained model into an H/S provider ``f(atoms) -> HSData`` for the calculator.
+
+The provider predicts H(R) with the network and takes S(R) from where the training data
+came from: recomputed exactly from the basis (PySCF or the toy model), or the model's
+learned overlap head when the basis cannot be evaluated in-house.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from interfaces import HSData
+
+__all__ = ["ModelProvider", "default_model_path"]
+
+OVERLAP_CHOICES = ("auto", "basis", "model")
+
+
+def default_model_path() -> Path:
+    """Path of the shipped default model (``ase_deeph/models/default.safetensors``)."""
+    path = Path(str(resources.files("ase_deeph") / "models" / "default.safetensors"))
+    if not path.exists():
+        raise FileNotFoundError(f"the default model is not installed ({path} is missing)")
+    return path
+
+
+class ModelProvider:
+    """Predict H(R) and attach S(R) for any structure.
+
+    Parameters
+    ----------
+    model : HamiltonianNet
+        Trained network.
+    meta : dict
+        Model-file metadata (``valence_electrons``, ``overlap_source``,
+        ``distance_range_A``...).
+    device : str
+        ``"auto"`` uses CUDA when present.
+    overlap : {"auto", "basis", "model"}
+        ``"basis"``: exact S from the training basis; ``"model"``: the overlap head;
+        ``"auto"``: the basis when it can be evaluated, else the head.
+    """
+
+    def __init__(self, model, meta: dict, device: str = "auto", overlap: str = "auto"):
+        if overlap not in OVERLAP_CHOICES:
+            raise ValueError(f"overlap must be one of {OVERLAP_CHOICES}, got {overlap!r}")
+        self.model, self.meta, self.device, self.overlap = model, meta, device, overlap
+
+    @classmethod
+    def from_any(cls, model, device: str = "auto", overlap: str = "auto") -> "ModelProvider":
+        """Build from ``"default"``, a model-file path, or a loaded ``HamiltonianNet``."""
+        from .checkpoint import load_model
+
+        if isinstance(model, ModelProvider):
+            return model
+        if isinstance(model, (str, Path)):
+            path = default_model_path() if str(model) == "default" else Path(model)
+            if not path.exists():
+                raise FileNotFoundError(f"model file {path} does not exist")
+            net, meta = load_model(path)
+            return cls(net, meta, device, overlap)
+        return cls(model, {}, device, overlap)
+
+    # ------------------------------------------------------------------ S source
+    def _overlap(self):
+        source = self.meta.get("overlap_source", {"kind": "none"})
+        kind = source.get("kind", "none")
+        if self.overlap == "model" or (self.overlap == "auto" and kind == "none"):
+            if not self.model.config.predict_overlap:
+                raise ValueError("this model has no overlap head and its training basis is "
+                                 "unknown: pass S explicitly (predict(..., overlap=HSData))")
+            return None
+        r_cut = float(source.get("r_cut") or self.model.config.r_cut)
+        if kind == "pyscf":
+            from interfaces import pyscf
+
+            return lambda atoms: pyscf.overlap(atoms, basis=source["basis"], r_cut=r_cut)
+        if kind == "toy":
+            from .toy import toy_hs
+
+            return lambda atoms: toy_hs(atoms, seed=source.get("seed", 0))
+        raise ValueError(f"cannot evaluate the training basis of kind {kind!r}; "
+                         "use overlap='model' or pass S explicitly")
+
+    def __call__(self, atoms: Atoms) -> HSData:
+        """Predict H(R) of ``atoms`` and attach S(R) and the valence electron count."""
+        from .predict import predict
+
+        make_s = self._overlap()
+        s = make_s(atoms) if make_s is not None else None
+        hs = predict(self.model, atoms, overlap=s, device=self.device)
+        valence = self.meta.get("valence_electrons") or {}
+        symbols = atoms.get_chemical_symbols()
+        n_e = sum(valence[el] for el in symbols) if all(el in valence for el in symbols) \
+            else math.nan
+        return hs.replace(n_electrons=n_e)
+
+    def check_structure(self, atoms: Atoms) -> None:
+        """Warn when interatomic distances fall outside the training range (per element pair)."""
+        ranges = self.meta.get("distance_range_A") or {}
+        if not ranges or len(atoms) < 2:
+            return
+        from ase.neighborlist import neighbor_list
+
+        lows = {k: v[0] for k, v in ranges.items()}
+        i, j, d = neighbor_list("ijd", atoms, max(lows.values()))
+        sym = np.array(atoms.get_chemical_symbols())
+        keys = np.char.add(np.char.add(sym[i], "-"), sym[j])  # [n_pairs]
+        low = np.array([lows.get(k, 0.0) for k in keys])
+        bad = np.flatnonzero(d < low - 0.05)
+        if len(bad):
+            ex = [(int(i[b]), int(j[b]), round(float(d[b]), 3), str(keys[b]), low[b])
+                  for b in bad[:3]]
+            warnings.warn(f"{len(bad) // 2} atom pairs are closer than any pair of the same "
+                          f"elements in the training data, e.g. {ex} (i, j, d, pair, min "
+                          "training distance in Angstrom); predictions may be unreliable",
+                          RuntimeWarning, stacklevel=2)
