@@ -355,3 +355,18 @@ def test_band_structure_and_plots(tmp_path):
 def test_solvers_do_not_import_torch():
     code = "import sys, interfaces, ase_deeph.solvers; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_band_plot_is_drawn_relative_to_the_fermi_level(tmp_path) -> None:
+    """The plotted curves are E - E_F (ASE's own plot draws absolute energies)."""
+    from matplotlib.figure import Figure
+
+    from ase_deeph.solvers import band_structure, plot_bands
+
+    hs = graphene_pz(t=-2.7)
+    bs = band_structure(hs, "GMKG", npoints=31, fermi_level=5.0)  # a deliberately big E_F
+    ax = Figure().add_subplot(1, 1, 1)
+    plot_bands(bs, tmp_path / "b.png", emin=-20, emax=20, ax=ax)
+    drawn = np.concatenate([line.get_ydata() for line in ax.get_lines()
+                            if len(line.get_ydata()) == 31])
+    np.testing.assert_allclose(np.sort(drawn), np.sort(bs.energies.ravel() - 5.0))

@@ -77,14 +77,16 @@ def _save(fig, path) -> str:
 
 
 def plot_bands(bs: BandStructure, path, emin: float = -10.0, emax: float = 5.0,
-               title: str | None = None) -> str:
+               title: str | None = None, ax=None) -> str:
     """Plot a band structure (energies relative to ``bs.reference``) to a PNG file.
 
-    Returns the written path.
+    ``ax`` (optional) receives the curves instead of a new figure. Returns the path.
     """
-    fig = _figure()
-    ax = fig.add_subplot(1, 1, 1)
-    bs.plot(ax=ax, emin=emin, emax=emax, ylabel=r"$E - E_\mathrm{F}$ (eV)")
+    fig = _figure() if ax is None else ax.figure
+    ax = fig.add_subplot(1, 1, 1) if ax is None else ax
+    # ASE plots absolute energies: shift them so that E_F (the reference) is at zero
+    bs.subtract_reference().plot(ax=ax, emin=emin, emax=emax,
+                                 ylabel=r"$E - E_\mathrm{F}$ (eV)")
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -1,0 +1,139 @@
+"""``ase-deeph demo``: the one-command tour on shipped inputs.
+
+With the shipped default model: build a twisted bilayer graphene cell, predict H(R) with
+the model and S(R) from the basis, plot bands (K-Gamma-M-K) and DOS, and compare with a
+PySCF reference computed once for the same cell. Without a default model installed, run
+the same analysis on the shipped real SIESTA silicon Hamiltonian and compare with
+SIESTA's own printed eigenvalues.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+import interfaces
+from interfaces import HSData
+
+from . import solvers
+
+__all__ = ["run_demo", "compare_bands"]
+
+
+def _data(name: str) -> Path:
+    return Path(str(resources.files("ase_deeph") / "data" / name))
+
+
+def compare_bands(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: float,
+                  window: float = 2.0) -> dict:
+    """Band errors (eV) within ``window`` eV of E_F after aligning the Fermi levels.
+
+    Parameters
+    ----------
+    ours, ref : ndarray, shape (nk, nbands)
+        Band energies at the same k-points; only the lowest common bands are compared.
+    ef_ours, ef_ref : float
+        Fermi levels used to align the two sets (a rigid shift is a gauge, not an error).
+
+    Returns
+    -------
+    dict
+        ``rigid_shift_eV`` (ef_ours - ef_ref), ``mae_meV``, ``max_meV`` and ``n_states``.
+    """
+    nb = min(ours.shape[-1], ref.shape[-1])
+    a, b = ours[..., :nb] - ef_ours, ref[..., :nb] - ef_ref
+    sel = np.abs(b) < window
+    err = np.abs(a - b)[sel]
+    return {"rigid_shift_eV": float(ef_ours - ef_ref), "window_eV": window,
+            "mae_meV": float(1e3 * err.mean()), "max_meV": float(1e3 * err.max()),
+            "n_states": int(sel.sum())}
+
+
+def _analyse(hs: HSData, out: Path, path: str, kmesh, npoints: int, title: str) -> dict:
+    mesh = solvers.kmesh(hs.atoms, kmesh)
+    sol = solvers.solve(hs, mesh.kpts, return_vectors=True)
+    fermi = solvers.fermi_level(sol.eigenvalues, hs.n_electrons, mesh.weights,
+                                solvers.spin_degeneracy(hs.spin))
+    bs = solvers.band_structure(hs, path, npoints, fermi_level=fermi.fermi_level)
+    solvers.plot_bands(bs, out / "bands.png", emin=-4.0, emax=4.0, title=title)
+    pdos = solvers.projected_dos(hs, sol, mesh.weights, width=0.1,
+                                 fermi_level=fermi.fermi_level)
+    solvers.plot_dos(pdos, out / "dos.png", by="l", emin=-10.0, emax=6.0, title=title)
+    return {"fermi_level_eV": fermi.fermi_level, "gap_eV": _num(fermi.gap),
+            "kmesh": list(mesh.size), "path": path, "n_orbitals": hs.n_orbitals,
+            "n_blocks": hs.n_edges, "bands_png": str(out / "bands.png"),
+            "dos_png": str(out / "dos.png")}
+
+
+def _siesta_demo(out: Path, quick: bool) -> dict:
+    run = _data("si_pdos_k")
+    hs = interfaces.read(run)
+    summary = {"mode": "SIESTA silicon (no default model installed)", "input": str(run)}
+    summary.update(_analyse(hs, out, "LGXUKG", (4, 4, 4) if quick else (8, 8, 8),
+                            40 if quick else 150, "Si (SIESTA SZP, real DFT data)"))
+    kp = interfaces.siesta.read_kp(run / "Si_pdos.KP")
+    eig = interfaces.siesta.read_eig(next(run.glob("Si_pdos.EIG*")))
+    ours = solvers.eigenvalues(hs, kp.fractional(hs.atoms.cell))[0]
+    printed = eig.eigenvalues.reshape(len(eig.eigenvalues), -1)
+    err = np.abs(ours - printed)
+    summary["vs_printed_eigenvalues"] = {"n_kpoints": len(printed), "max_meV": 1e3 * err.max(),
+                                         "mae_meV": 1e3 * err.mean()}
+    return summary
+
+
+def _model_demo(out: Path, quick: bool, model) -> dict:
+    from .provider import ModelProvider
+    from .structures import twisted_bilayer_graphene
+
+    provider = ModelProvider.from_any(model)
+    ref_file = _data("tbg_1_2_pyscf.npz")
+    atoms = twisted_bilayer_graphene(1, 2, distance=3.35)
+    t0 = time.perf_counter()
+    hs = provider(atoms)
+    t_predict = time.perf_counter() - t0
+    summary = {"mode": "default model on twisted bilayer graphene",
+               "twist_angle_deg": atoms.info["twist_angle"], "n_atoms": len(atoms),
+               "predict_s": t_predict}
+    summary.update(_analyse(hs, out, "KGMK", (3, 3, 1) if quick else (9, 9, 1),
+                            30 if quick else 90, f"TBG {atoms.info['twist_angle']:.2f} deg"))
+    if ref_file.exists():
+        ref = np.load(ref_file)
+        ours = solvers.eigenvalues(hs, ref["kpts"])[0]
+        ef = solvers.fermi_level(ours[None], hs.n_electrons).fermi_level
+        summary["vs_pyscf"] = compare_bands(ours, ref["bands"], ef, float(ref["fermi_level"]))
+    else:
+        summary["vs_pyscf"] = f"no reference file {ref_file.name} shipped"
+    return summary
+
+
+def run_demo(output: str | os.PathLike = "demo_out", quick: bool = False,
+             model="default") -> dict:
+    """Run the demo, write ``bands.png``, ``dos.png`` and ``summary.json`` to ``output``.
+
+    Returns the summary (also printed by the CLI).
+    """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        from .provider import default_model_path
+
+        has_model = model != "default" or default_model_path().exists()
+    except (FileNotFoundError, ImportError):
+        has_model = False
+    summary = _model_demo(out, quick, model) if has_model else _siesta_demo(out, quick)
+    summary["wall_time_s"] = time.perf_counter() - t0
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1, default=float))
+    os.replace(tmp, out / "summary.json")
+    return summary
+
+
+def _num(x: float):
+    return float(x) if x is not None and math.isfinite(x) else None
