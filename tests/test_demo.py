@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from ase_deeph.cli import main
-from ase_deeph.demo import compare_bands, run_demo
+from ase_deeph.demo import compare_bands
 
 
 def test_demo_cli_writes_plots_and_summary(tmp_path, capsys) -> None:
