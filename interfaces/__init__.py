@@ -38,7 +38,6 @@ FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
     "deeph-legacy": ("interfaces.deeph", ("orbital_types.dat",)),
     "deeph": ("interfaces.deeph", ("POSCAR", "atom_pairs*", "info.json")),
     "hsdata": ("interfaces.h5format", ("*.h5", "*.hdf5")),
-    "pyscf": ("interfaces.pyscf", ()),
 }
 #: extra keyword arguments a code name implies for its module's verbs
 _CODE_KWARGS = {"deeph-legacy": {"layout": "legacy"}, "deeph": {"layout": "new"}}

@@ -13,7 +13,8 @@ TORCH_FREE = [
     "interfaces.nao", "interfaces.nao_overlap", "interfaces.twocenter", "ase_deeph",
     "ase_deeph.toy", "ase_deeph.neighbors", "ase_deeph.solvers", "ase_deeph.calculator",
     "ase_deeph.convert", "ase_deeph.workflows", "ase_deeph.structures", "ase_deeph.epc",
-    "ase_deeph.epc_cli", "ase_deeph.cli",
+    "ase_deeph.epc_cli", "ase_deeph.cli", "interfaces.pyscf", "ase_deeph.generate",
+    "ase_deeph.demo", "ase_deeph.provider",
 ]
 
 
