@@ -51,9 +51,12 @@ class DeepHCalculator(Calculator):
         shift-invert around E_F (Gamma point, ``n_bands`` states) above.
     n_bands : int
         States around E_F returned by the sparse solver.
-    device, overlap : str
-        Passed to the model loader (``"auto"`` picks CUDA when present; the overlap
-        from the basis when it can be evaluated, else the model's overlap head).
+    device : str
+        ``"auto"`` picks CUDA when present.
+    overlap : {"auto", "basis", "model"} or dict of str to path
+        Source of S for a model: ``"auto"`` uses the training basis when it can be
+        evaluated (PySCF, toy, embedded SIESTA/ABACUS basis files), else the model's
+        overlap head; a dict gives the basis files per element (``{"Si": "Si.ion.xml"}``).
     """
 
     implemented_properties = (
@@ -65,7 +68,7 @@ class DeepHCalculator(Calculator):
         "symmetry": True, "ill_threshold": solvers.eigen.ILL_THRESHOLD,
     }
 
-    def __init__(self, model="default", device: str = "auto", overlap: str = "auto", **kwargs):
+    def __init__(self, model="default", device: str = "auto", overlap="auto", **kwargs):
         super().__init__(**kwargs)
         self.provider = _resolve_provider(model, device=device, overlap=overlap)
         self._attached = None
@@ -217,7 +220,7 @@ class DeepHCalculator(Calculator):
         return solvers.mulliken_populations(hs, sol, self._fermi, self.get_k_point_weights())
 
 
-def _resolve_provider(model, device: str, overlap: str) -> HSProvider:
+def _resolve_provider(model, device: str, overlap) -> HSProvider:
     if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
         return model
     from .provider import ModelProvider  # torch is imported only when a model is loaded

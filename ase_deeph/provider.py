@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -42,23 +43,38 @@ class ModelProvider:
         ``distance_range_A``...).
     device : str
         ``"auto"`` uses CUDA when present.
-    overlap : {"auto", "basis", "model"}
+    overlap : {"auto", "basis", "model"} or dict
         ``"basis"``: exact S from the training basis; ``"model"``: the overlap head;
-        ``"auto"``: the basis when it can be evaluated, else the head.
+        ``"auto"``: the basis when it can be evaluated, else the head. A dict
+        ``{element: basis file}`` (``.ion.xml``, ``.ion``, ``.orb``; or RadialBasis)
+        computes S from these files with :func:`interfaces.nao_overlap.overlap`; their
+        sha256 must match the files recorded in the model, if any.
+
+    Notes
+    -----
+    Training data read from SIESTA/ABACUS runs that ship their basis files carry them in
+    ``metadata["overlap"]`` (kind ``"nao"``, embedded content + sha256); the model file
+    keeps them in ``meta["overlap_source"]``, so ``"auto"``/``"basis"`` rebuild the radial
+    bases (hash-checked) and compute S of any new structure exactly. The bases' shells must
+    equal the model's basis (same internal convention as the SIESTA/ABACUS readers).
     """
 
-    def __init__(self, model, meta: dict, device: str = "auto", overlap: str = "auto"):
-        if overlap not in OVERLAP_CHOICES:
-            raise ValueError(f"overlap must be one of {OVERLAP_CHOICES}, got {overlap!r}")
+    def __init__(self, model, meta: dict, device: str = "auto", overlap="auto"):
+        if not isinstance(overlap, Mapping) and overlap not in OVERLAP_CHOICES:
+            raise ValueError(f"overlap must be one of {OVERLAP_CHOICES} or a dict of basis "
+                             f"files per element, got {overlap!r}")
         self.model, self.meta, self.device, self.overlap = model, meta, device, overlap
+        self._nao = None  # cached S maker of the NAO branch (tables are built once)
 
     @classmethod
-    def from_any(cls, model, device: str = "auto", overlap: str = "auto") -> "ModelProvider":
+    def from_any(cls, model, device: str = "auto", overlap="auto") -> "ModelProvider":
         """Build from ``"default"``, a model-file path, or a loaded ``HamiltonianNet``."""
         from .checkpoint import load_model
 
         if isinstance(model, ModelProvider):
-            return model
+            if overlap == "auto" or overlap == model.overlap:
+                return model
+            return cls(model.model, model.meta, device, overlap)
         if isinstance(model, (str, Path)):
             path = default_model_path() if str(model) == "default" else Path(model)
             if not path.exists():
@@ -71,6 +87,10 @@ class ModelProvider:
     def _overlap(self):
         source = self.meta.get("overlap_source", {"kind": "none"})
         kind = source.get("kind", "none")
+        if isinstance(self.overlap, Mapping) or (kind == "nao" and self.overlap != "model"):
+            if self._nao is None:
+                self._nao = self._nao_overlap(source)
+            return self._nao
         if self.overlap == "model" or (self.overlap == "auto" and kind == "none"):
             if not self.model.config.predict_overlap:
                 raise ValueError("this model has no overlap head and its training basis is "
@@ -87,6 +107,39 @@ class ModelProvider:
             return lambda atoms: toy_hs(atoms, seed=source.get("seed", 0))
         raise ValueError(f"cannot evaluate the training basis of kind {kind!r}; "
                          "use overlap='model' or pass S explicitly")
+
+    def _nao_overlap(self, source: dict):
+        """S maker from explicit basis files or the model's embedded ones (kind ``"nao"``)."""
+        from interfaces.nao_overlap import bases_from_metadata, load_bases, overlap
+        from interfaces.twocenter import TwoCenterTables
+
+        recorded = source.get("files") or source.get("basis_files") or {}
+        if isinstance(self.overlap, Mapping):
+            bases = load_bases(dict(self.overlap))
+            for el, b in bases.items():
+                want = (recorded.get(el) or {}).get("sha256")
+                if want and want != b.sha256:
+                    name = recorded[el].get("name") or recorded[el].get("file")
+                    raise ValueError(f"the basis file {b.filename!r} given for {el} differs "
+                                     f"from the training one {name!r} (sha256 mismatch)")
+        elif source.get("files"):
+            bases = bases_from_metadata(source)
+        else:
+            raise ValueError("the model records its NAO basis without the file contents: "
+                             "pass overlap={element: basis file path}")
+        for el, shells in self.model.basis.items():
+            if el not in bases:
+                raise ValueError(f"no basis file for element {el}")
+            if tuple(bases[el].shells) != tuple(shells):
+                raise ValueError(f"basis file {bases[el].filename!r} of {el} has shells "
+                                 f"{bases[el].shells}, the model {tuple(shells)}")
+        tables = TwoCenterTables(bases)
+        reach = 2 * max(bases[el].cutoff for el in self.model.basis)
+        if self.model.config.r_cut < reach:
+            warnings.warn(f"the model's graph cutoff {self.model.config.r_cut} A is shorter "
+                          f"than the overlap range {reach:.3f} A: S blocks beyond it are "
+                          "dropped", RuntimeWarning, stacklevel=3)
+        return lambda atoms: overlap(atoms, tables)
 
     def __call__(self, atoms: Atoms) -> HSData:
         """Predict H(R) of ``atoms`` and attach S(R) and the valence electron count."""

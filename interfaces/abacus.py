@@ -30,7 +30,9 @@ CSR folders), the log (``L=0, number of zeta = 2``), an ``NsNpNd`` tag in the or
 name, or an ``sz``/``dzp``-style tag resolved by the matrix dimension. Fermi level (eV) from
 the last ``EFERMI = x eV`` in a ``running_*.log``; electron count from the log
 (``number of electrons``) or the UPF ``z_valence`` of the pseudopotentials; NaN when none
-of these files is present.
+of these files is present. When the .orb files named in STRU are found, they are embedded
+in ``metadata["overlap"]`` (``{"kind": "nao", "files": ...}``, see
+:func:`interfaces.nao_overlap.embed_basis_files`) so that S of new structures can be recomputed.
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ def read(path: str | os.PathLike, basis: dict | None = None) -> HSData:
         "orbital_files": stru.orbital_files if stru else {},
         "pseudo_files": stru.pseudo_files if stru else {},
         "units": "H from Ry with ase.units.Ry; lengths from Bohr with ase.units.Bohr",
-    }}
+    }, **_embed_orbitals(stru, stru_path, roots)}
     n_el = log.n_electrons if not math.isnan(log.n_electrons) else _upf_electrons(
         atoms, stru, stru_path)
     return hs.replace(fermi_level=log.fermi_level, n_electrons=n_el, source_code="abacus",
@@ -222,11 +224,7 @@ def _shells(atoms, basis, stru, stru_path, log, n_orb, roots) -> dict[str, tuple
 
 def _orb_shells(stru: StruData, stru_path, roots, out: dict) -> dict[str, str]:
     """Add shells from the .orb headers to ``out``; return the names of the files not found."""
-    orb_dirs = list(roots)
-    inp = _first([stru_path.parent], "INPUT")
-    o_dir = parse_input(read_text(inp)).get("orbital_dir", "").split() if inp else []
-    if o_dir:
-        orb_dirs.insert(0, stru_path.parent / o_dir[0])
+    orb_dirs = _orb_dirs(stru_path, roots)
     tags: dict[str, str] = {}
     from_orb: dict[str, tuple[int, ...]] = {}
     for lab, el in zip(stru.labels, stru.elements, strict=True):
@@ -245,6 +243,37 @@ def _orb_shells(stru: StruData, stru_path, roots, out: dict) -> dict[str, str]:
     for el, ls in from_orb.items():
         out.setdefault(el, ls)
     return tags
+
+
+def _orb_dirs(stru_path: Path, roots) -> list[Path]:
+    """Folders searched for the .orb files: INPUT's ``orbital_dir``, then ``roots``."""
+    orb_dirs = list(roots)
+    inp = _first([stru_path.parent], "INPUT")
+    o_dir = parse_input(read_text(inp)).get("orbital_dir", "").split() if inp else []
+    if o_dir:
+        orb_dirs.insert(0, stru_path.parent / o_dir[0])
+    return orb_dirs
+
+
+def _embed_orbitals(stru: StruData | None, stru_path, roots) -> dict:
+    """``{"overlap": ...}`` embedding the run's .orb files when all are found, else ``{}``.
+
+    Uses :func:`interfaces.nao_overlap.embed_basis_files` (name, sha256, gzip + base64 content), so
+    that a model trained on this run recomputes S exactly for new structures.
+    """
+    from .nao_overlap import embed_basis_files
+
+    if stru is None:
+        return {}
+    dirs = _orb_dirs(stru_path, roots)
+    paths = {el: _named(dirs, stru.orbital_files[lab]) if stru.orbital_files.get(lab) else None
+             for lab, el in zip(stru.labels, stru.elements, strict=True)}
+    if not paths or any(p is None for p in paths.values()):
+        return {}
+    try:
+        return {"overlap": embed_basis_files(paths)}
+    except FormatError:
+        return {}
 
 
 def _tag_candidates(name: str) -> list[tuple[int, ...]]:

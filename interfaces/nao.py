@@ -38,6 +38,7 @@ __all__ = [
     "RadialOrbital",
     "RadialBasis",
     "read_basis",
+    "read_basis_text",
     "read_ion_xml",
     "read_ion",
     "read_abacus_orb",
@@ -180,15 +181,29 @@ def read_basis(path, **kw) -> RadialBasis:
     passed on, e.g. ``multiplicity`` for OpenMX).
     """
     name = _base(path).lower()
-    for suffix, reader in (
-        (".ion.xml", read_ion_xml),
-        (".ion", read_ion),
-        (".orb", read_abacus_orb),
-        (".pao", read_openmx_pao),
-    ):
-        if name.endswith(suffix):
-            return reader(path, **kw)
+    if name.endswith(".pao"):
+        return read_openmx_pao(path, **kw)
+    return _parser(name, path)(*_read_text(path), path)
+
+
+def _parser(name: str, path):
+    """Text parser of a basis file name (``.ion.xml``, ``.ion``, ``.orb``)."""
+    for suffix, parser in ((".ion.xml", _parse_ion_xml), (".ion", _parse_ion),
+                           (".orb", _parse_abacus_orb)):
+        if name.lower().endswith(suffix):
+            return parser
     raise FormatError(path, "unknown basis file type (expected .ion.xml, .ion, .orb or .pao)")
+
+
+def read_basis_text(text: str, filename: str) -> RadialBasis:
+    """Parse the content of a ``.ion.xml``, ``.ion`` or ``.orb`` file named ``filename``.
+
+    The sha256 is that of the UTF-8 encoded text (equal to the file's when the file was
+    read as UTF-8 text, as :func:`read_basis` does).
+    """
+    name = _base(filename)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _parser(name, filename)(text, digest, name)
 
 
 def _uniform_orbital(path, l_val, n, zeta, r_bohr, f, *, divided, pol=False, pop=np.nan):
@@ -226,7 +241,10 @@ def _xml_radfunc(block: str, path) -> tuple[np.ndarray, np.ndarray, float]:
 
 def read_ion_xml(path) -> RadialBasis:
     """Read a SIESTA ``.ion.xml`` file (f(r) = R(r)/r^l on a uniform Bohr grid)."""
-    text, digest = _read_text(path)
+    return _parse_ion_xml(*_read_text(path), path)
+
+
+def _parse_ion_xml(text: str, digest: str, path) -> RadialBasis:
     symbol = _xml_tag(text, "symbol", path).strip()
     orbitals = []
     for m in re.finditer(r"<orbital\s([^>]*)>(.*?)</orbital>", text, re.S):
@@ -250,7 +268,10 @@ def read_ion_xml(path) -> RadialBasis:
 
 def read_ion(path) -> RadialBasis:
     """Read a SIESTA plain-text ``.ion`` file (same content as ``.ion.xml``)."""
-    text, digest = _read_text(path)
+    return _parse_ion(*_read_text(path), path)
+
+
+def _parse_ion(text: str, digest: str, path) -> RadialBasis:
     lines = text.splitlines()
     start = next((k for k, s in enumerate(lines) if s.rstrip().endswith("# Symbol")), None)
     if start is None:
@@ -286,7 +307,10 @@ def _ion_table(lines: list[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
 # --------------------------------------------------------------------------- ABACUS
 def read_abacus_orb(path) -> RadialBasis:
     """Read an ABACUS ``.orb`` file (R(r) itself on a uniform Bohr grid)."""
-    text, digest = _read_text(path)
+    return _parse_abacus_orb(*_read_text(path), path)
+
+
+def _parse_abacus_orb(text: str, digest: str, path) -> RadialBasis:
     head = {}
     for key, pat in (("element", r"Element\s+(\S+)"), ("mesh", r"Mesh\s+(\d+)"),
                      ("dr", r"\bdr\s+(\S+)"), ("rcut", r"Radius Cutoff\(a\.u\.\)\s+(\S+)")):

@@ -226,6 +226,34 @@ def _metadata(raw: RawSiesta, orders: dict) -> dict:
     return meta
 
 
+# --------------------------------------------------------------------------- basis files
+def _embed_basis(hs: HSData, folder: Path) -> HSData:
+    """Record the run's basis files in ``metadata["overlap"]`` when all are in ``folder``.
+
+    Per element, the file ``<species label>.ion.xml`` (else ``.ion``; ``.gz`` allowed) of its
+    first species is embedded with :func:`interfaces.nao_overlap.embed_basis_files` (name, sha256,
+    gzip + base64 content, ~100 kB per element), so that a model trained on this run can
+    recompute S exactly for new structures. Nothing is added when a file is missing or
+    unreadable.
+    """
+    from .nao_overlap import embed_basis_files
+
+    labels = [sp["label"] for sp in hs.metadata.get("siesta_species", [])]
+    symbols = hs.atoms.get_chemical_symbols()
+    paths = {}
+    for atom, sp in enumerate(hs.metadata.get("siesta_isa", [])):
+        for suffix in (".ion.xml", ".ion.xml.gz", ".ion", ".ion.gz"):
+            cand = folder / f"{labels[sp]}{suffix}"
+            if symbols[atom] not in paths and cand.is_file():
+                paths[symbols[atom]] = cand
+    if not paths or set(paths) != set(symbols):
+        return hs
+    try:
+        return hs.replace(metadata={**hs.metadata, "overlap": embed_basis_files(paths)})
+    except FormatError:
+        return hs
+
+
 # --------------------------------------------------------------------------- public API
 def _locate(path: Path) -> Path:
     if path.is_file():
@@ -247,7 +275,9 @@ def read(path: str | os.PathLike) -> HSData:
     In a folder the HSX is preferred over the TSHS. Neighbouring files supply what the
     binary file lacks: the structure (``.XV``, ``.STRUCT_OUT`` or the fdf) for HSX v0,
     the basis (``.ORB_INDX``) for TSHS and v0 files without species tables, and the Fermi
-    level (``.EIG``, eV) when the file has none.
+    level (``.EIG``, eV) when the file has none. When the run folder holds the basis files
+    (``<label>.ion.xml`` or ``.ion``) they are embedded in ``metadata["overlap"]`` (see
+    :func:`_embed_basis`).
 
     Raises
     ------
@@ -265,7 +295,7 @@ def read(path: str | os.PathLike) -> HSData:
             if eig is not None:
                 raw.ef_ry = txt.read_eig(eig).fermi_level / Ry
         raw.extra["siesta_version"] = _code_version(path.parent, label)
-        return _build(raw)
+        return _embed_basis(_build(raw), path.parent)
     except FormatError:
         raise
     except (ValueError, IndexError, OverflowError) as exc:  # corrupted values deep inside
