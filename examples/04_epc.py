@@ -9,7 +9,7 @@ trained model file (``--provider model.safetensors``; float64 inference).
 
 Run::
 
-    /work/venv/bin/python examples/04_epc.py [-o epc_example] [--provider toy|pyscf|FILE]
+    python examples/04_epc.py [-o epc_example] [--provider toy|pyscf|FILE]
 
 Writes ``g_path.png`` (|g| per mode, k = Gamma, top three valence bands, degeneracy-averaged,
 in meV) and ``a2f.png`` (alpha^2F of the hole-doped toy, E_F 0.3 eV below the valence-band top).
