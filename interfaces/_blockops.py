@@ -21,7 +21,7 @@ from .errors import FormatError
 from .hsdata import HSData
 
 __all__ = [
-    "ranges", "split_spinor", "compose_spinor", "spinful_to_kind", "complete_pairs",
+    "ranges", "split_spinor", "compose_spinor", "loadtxt", "spinful_to_kind", "complete_pairs",
     "blocks_to_hsdata", "atomic_folder", "basis_from_atoms",
 ]
 
@@ -38,32 +38,23 @@ def ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def split_spinor(hs: HSData, values: np.ndarray) -> np.ndarray:
-    """Split a spinor flat array (4 n_values,) into spinless parts, shape (4, n_values).
-
-    Rows are (uu, ud, du, dd) of the spin-major blocks ``[[uu, ud], [du, dd]]``.
-    """
-    parts = np.zeros((4, hs.n_values), dtype=np.complex128)
-    for g in hs.shape_groups():
-        idx = hs.block_index(g)  # [n_sel, n_i, n_j]
-        sidx = hs.block_index(g, spinor=True)  # [n_sel, 2 n_i, 2 n_j]
-        ni, nj = idx.shape[1:]
-        for q in range(4):
-            a, b = divmod(q, 2)
-            parts[q][idx] = values[sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]]
-    return parts
+    """Split a spinor flat array (4 n_values,) into (uu, ud, du, dd), shape (4, n_values)."""
+    return hs.spinor_parts(values)
 
 
 def compose_spinor(hs: HSData, parts: np.ndarray) -> np.ndarray:
     """Inverse of :func:`split_spinor`: (4, n_values) parts -> (4 n_values,) spinor array."""
-    out = np.zeros(4 * hs.n_values, dtype=np.complex128)
-    for g in hs.shape_groups():
-        idx = hs.block_index(g)
-        sidx = hs.block_index(g, spinor=True)
-        ni, nj = idx.shape[1:]
-        for q in range(4):
-            a, b = divmod(q, 2)
-            out[sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]] = parts[q][idx]
-    return out
+    return hs.spinor_from_parts(parts)
+
+
+def loadtxt(path: Path, **kw) -> np.ndarray:
+    """``np.loadtxt`` raising :class:`FormatError` for a missing or malformed file."""
+    if not path.is_file():
+        raise FormatError(path, "missing file")
+    try:
+        return np.loadtxt(path, **kw)
+    except ValueError as exc:
+        raise FormatError(path, f"malformed numbers: {exc}") from exc
 
 
 def spinful_to_kind(hs: HSData) -> HSData:

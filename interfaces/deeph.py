@@ -45,6 +45,7 @@ from ._blockops import (
     basis_from_atoms,
     blocks_to_hsdata,
     complete_pairs,
+    loadtxt,
     spinful_to_kind,
 )
 from .errors import FormatError
@@ -109,15 +110,6 @@ def _find(path: Path, names: tuple[str, ...]) -> Path | None:
     return next((path / n for n in names if (path / n).is_file()), None)
 
 
-def _loadtxt(path: Path, **kw) -> np.ndarray:
-    if not path.is_file():
-        raise FormatError(path, "missing file")
-    try:
-        return np.loadtxt(path, **kw)
-    except ValueError as exc:
-        raise FormatError(path, f"malformed numbers: {exc}") from exc
-
-
 def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise FormatError(path, "missing file")
@@ -136,9 +128,9 @@ def _float(value) -> float:
 
 # ----------------------------------------------------------------------------- legacy
 def _legacy_atoms(path: Path) -> tuple[Atoms, dict]:
-    numbers = _loadtxt(path / "element.dat", ndmin=1).astype(np.int64)
-    cell = _loadtxt(path / "lat.dat", ndmin=2).T
-    pos = _loadtxt(path / "site_positions.dat", ndmin=2)
+    numbers = loadtxt(path / "element.dat", ndmin=1).astype(np.int64)
+    cell = loadtxt(path / "lat.dat", ndmin=2).T
+    pos = loadtxt(path / "site_positions.dat", ndmin=2)
     if cell.shape != (3, 3):
         raise FormatError(path / "lat.dat", f"expected a 3 x 3 matrix, got {cell.shape}")
     if pos.shape != (3, len(numbers)):

@@ -49,6 +49,7 @@ from ._blockops import (
     basis_from_atoms,
     blocks_to_hsdata,
     complete_pairs,
+    loadtxt,
     spinful_to_kind,
 )
 from .errors import FormatError
@@ -80,15 +81,6 @@ def _basis_string(shells) -> str:
     return "".join(f"{list(shells).count(lv)}{_LETTERS[lv]}" for lv in sorted(set(shells)))
 
 
-def _loadtxt(path: Path, **kw) -> np.ndarray:
-    if not path.is_file():
-        raise FormatError(path, "missing file")
-    try:
-        return np.loadtxt(path, **kw)
-    except ValueError as exc:
-        raise FormatError(path, f"malformed numbers: {exc}") from exc
-
-
 def _info(path: Path) -> dict:
     f = path / "info.json"
     if not f.is_file():
@@ -103,8 +95,8 @@ def _info(path: Path) -> dict:
 
 
 def _structure(path: Path, info: dict, frame: int) -> Atoms:
-    numbers = _loadtxt(path / "atomic_numbers.dat", ndmin=1).astype(np.int64)
-    pos = _loadtxt(path / "positions.dat", ndmin=2)
+    numbers = loadtxt(path / "atomic_numbers.dat", ndmin=1).astype(np.int64)
+    pos = loadtxt(path / "positions.dat", ndmin=2)
     n_atoms = int(info.get("natoms", -1))
     n_atoms = len(numbers) if n_atoms < 0 else n_atoms
     if n_atoms < 1 or pos.shape[1:] != (3,) or len(pos) % n_atoms:
@@ -121,7 +113,7 @@ def _structure(path: Path, info: dict, frame: int) -> Atoms:
     pbc = [bool(pbc)] * 3 if isinstance(pbc, bool) else [bool(x) for x in pbc]
     cell = np.zeros((3, 3))
     if (path / "cell.dat").is_file():
-        cells = _loadtxt(path / "cell.dat", ndmin=2)
+        cells = loadtxt(path / "cell.dat", ndmin=2)
         if cells.shape not in ((3, 3), (3 * n_frames, 3)):
             raise FormatError(path / "cell.dat", f"shape {cells.shape} is not (3, 3) or "
                                                  f"({3 * n_frames}, 3)")

@@ -368,8 +368,14 @@ class HSData:
         raise ValueError(f"cannot convert spin {self.spin!r} to {kind!r}")
 
     def _spinor_from(self, up: np.ndarray, dn: np.ndarray, ud=None, du=None) -> np.ndarray:
+        return self.spinor_from_parts((up, ud, du, dn))
+
+    def spinor_from_parts(self, parts) -> np.ndarray:
+        """Assemble a flat spinor array (4 n_values,) from spinless (uu, ud, du, dd) arrays.
+
+        Each part has shape (n_values,) or is None (zero blocks).
+        """
         out = np.zeros(4 * self.n_values, dtype=np.complex128)
-        parts = (up, ud, du, dn)
         for g in self.shape_groups():
             idx = self.block_index(g)
             sidx = self.block_index(g, spinor=True)
@@ -381,16 +387,22 @@ class HSData:
         return out
 
     def _spinor_parts(self) -> tuple[np.ndarray, ...]:
-        """Split spinor H into flat spinless (uu, ud, du, dd) arrays."""
-        parts = [np.zeros(self.n_values, dtype=np.complex128) for _ in range(4)]
+        return tuple(self.spinor_parts(self.h[0]))
+
+    def spinor_parts(self, values: np.ndarray) -> np.ndarray:
+        """Split a flat spinor array (4 n_values,) into spinless parts, shape (4, n_values).
+
+        Rows are (uu, ud, du, dd) of the spin-major blocks ``[[uu, ud], [du, dd]]``.
+        """
+        parts = np.zeros((4, self.n_values), dtype=np.complex128)
         for g in self.shape_groups():
             idx = self.block_index(g)
             sidx = self.block_index(g, spinor=True)
             ni, nj = idx.shape[1:]
             for q in range(4):
                 a, b = divmod(q, 2)
-                parts[q][idx] = self.h[0][sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]]
-        return tuple(parts)
+                parts[q][idx] = values[sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]]
+        return parts
 
     # ---------------------------------------------------------------- storage
     def save(self, path, name: str | None = None, append: bool = False) -> str:
