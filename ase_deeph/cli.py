@@ -28,9 +28,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .generate import generate
 
     out = args.output or Path(args.config).with_suffix(".h5").name
-    result = generate(args.config, out, progress=not args.quiet)
-    print(result)
-    return 0
+    report = generate(args.config, out, progress=not args.quiet)
+    print(json.dumps(report.summary, indent=1))
+    return 1 if report.failures and not report.n_done else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -146,6 +146,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ase-deeph`` console script."""
+    """Entry point of the ``ase-deeph`` console script.
+
+    Bad input (a file that cannot be read, an impossible request) prints one line
+    ``ase-deeph VERB: error: ...`` and returns 2; set ``ASE_DEEPH_DEBUG=1`` for the traceback.
+    """
+    import os
+
+    from interfaces import FormatError
+
     args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (FormatError, ValueError, FileNotFoundError) as exc:
+        if os.environ.get("ASE_DEEPH_DEBUG"):
+            raise
+        print(f"ase-deeph {args.verb}: error: {exc}", file=sys.stderr)
+        return 2

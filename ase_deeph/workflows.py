@@ -56,6 +56,9 @@ def bands_file(src, output, path: str | None = None, npoints: int = 120, model=N
                emin: float = -6.0, emax: float = 6.0) -> dict:
     """Plot the band structure of ``src`` to the PNG ``output``; return a JSON-able summary."""
     hs = load_input(src, model)
+    if not hs.atoms.pbc.any():
+        raise ValueError(f"{src}: a band structure needs a periodic structure; "
+                         "use 'ase-deeph dos' for a molecule")
     ef, _ = _fermi(hs)
     bs = solvers.band_structure(hs, path, npoints, fermi_level=ef if math.isfinite(ef) else None)
     solvers.plot_bands(bs, output, emin=emin, emax=emax, title=hs.atoms.get_chemical_formula())

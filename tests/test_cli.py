@@ -68,3 +68,35 @@ def test_bands_and_dos_of_a_dft_run(si_run, tmp_path, capsys) -> None:
     png = tmp_path / "dos.png"
     assert main(["dos", str(si_run), "-o", str(png), "--kmesh", "4", "4", "4"]) == 0
     assert png.stat().st_size > 1000
+
+
+def test_generate_train_predict_verbs(tmp_path, capsys) -> None:
+    """generate (PySCF, two tiny molecules) -> train (a few epochs) -> predict -> bands."""
+    pytest.importorskip("torch")
+    gen = tmp_path / "gen.toml"
+    gen.write_text('n_structures = 2\nseed = 1\n[system]\nprototype = "molecule"\n'
+                   'molecules = ["H2"]\n[perturb]\nrattle = [0.0, 0.05]\n'
+                   '[dft]\nbasis = "gth-szv"\nxc = "pbe"\n')
+    data = tmp_path / "h2.h5"
+    assert main(["generate", str(gen), "-o", str(data), "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_done"] == 2
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'[model]\nr_cut = 3.0\nchannels = 4\npseudo_channels = 2\nn_layers = 1\n'
+                   f'[train]\ndataset = "{data}"\nout_dir = "{tmp_path / "run"}"\nepochs = 2\n'
+                   f'split = [0.5, 0.5, 0.0]\nloss = "mse"\n')
+    assert main(["train", str(cfg)]) == 0
+    model = tmp_path / "run" / "model.safetensors"
+    assert model.exists()
+    from ase.build import molecule
+
+    xyz = tmp_path / "h2.xyz"
+    molecule("H2").write(xyz)
+    out = tmp_path / "pred.h5"
+    assert main(["predict", str(xyz), "-m", str(model), "-o", str(out)]) == 0
+    pred = interfaces.load(out)
+    assert pred.source_code == "model" and pred.s is not None and pred.hermiticity_error() < 1e-12
+    capsys.readouterr()
+    assert main(["bands", str(out), "-o", str(tmp_path / "b.png")]) == 2
+    assert "periodic" in capsys.readouterr().err
+    assert main(["dos", str(out), "-o", str(tmp_path / "d.png")]) == 0
+    assert (tmp_path / "d.png").stat().st_size > 1000
