@@ -9,6 +9,7 @@ raises ASE's ``PropertyNotImplementedError``.
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from typing import Callable
 
@@ -51,6 +52,9 @@ class DeepHCalculator(Calculator):
         shift-invert around E_F (Gamma point, ``n_bands`` states) above.
     n_bands : int
         States around E_F returned by the sparse solver.
+    eigensolver : {"auto", "numpy", "torch"}
+        Dense solves with numpy/LAPACK, or batched over k with torch on ``device``;
+        ``"auto"`` uses torch on the GPU when the model runs on one, numpy otherwise.
     device : str
         ``"auto"`` picks CUDA when present.
     overlap : {"auto", "basis", "model"} or dict of str to path
@@ -65,12 +69,13 @@ class DeepHCalculator(Calculator):
     default_parameters = {
         "kpts": (4, 4, 4), "gamma": False, "smearing": ("fermi-dirac", 0.0),
         "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": 4000,
-        "symmetry": True, "ill_threshold": solvers.eigen.ILL_THRESHOLD,
+        "symmetry": True, "ill_threshold": solvers.eigen.ILL_THRESHOLD, "eigensolver": "auto",
     }
 
     def __init__(self, model="default", device: str = "auto", overlap="auto", **kwargs):
         super().__init__(**kwargs)
         self.provider = _resolve_provider(model, device=device, overlap=overlap)
+        self.device = device
         self._attached = None
 
     def set_atoms(self, atoms: Atoms) -> None:
@@ -129,7 +134,7 @@ class DeepHCalculator(Calculator):
 
     def _calculate_dense(self, hs: HSData, n_e: float) -> None:
         kpts, weights = self._kpoints()
-        sol = solvers.solve(hs, kpts, ill_threshold=self.parameters["ill_threshold"])
+        sol = self._dense_solver()(hs, kpts, ill_threshold=self.parameters["ill_threshold"])
         kind, width = self.parameters["smearing"]
         deg = solvers.spin_degeneracy(hs.spin)
         fermi = solvers.fermi_level(sol.eigenvalues, n_e, weights, deg, kind, width)
@@ -141,6 +146,20 @@ class DeepHCalculator(Calculator):
             occupations=deg * fermi.occupations,  # [nspins, nk, nbands] electrons per state
         )
         self._fermi = fermi
+
+    def _dense_solver(self):
+        choice = self.parameters["eigensolver"]
+        if choice not in ("auto", "numpy", "torch"):
+            raise ValueError(f"eigensolver must be 'auto', 'numpy' or 'torch', got {choice!r}")
+        gpu = "torch" in sys.modules and sys.modules["torch"].cuda.is_available() and \
+            self.device != "cpu"
+        if choice == "numpy" or (choice == "auto" and not gpu):
+            return solvers.solve
+        from functools import partial
+
+        from .accel import solve_torch
+
+        return partial(solve_torch, device="cuda" if gpu else "cpu")
 
     def _calculate_sparse(self, hs: HSData, n_e: float) -> None:
         ef = solvers.fermi_level_sparse(hs, n_e)
