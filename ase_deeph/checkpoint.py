@@ -114,7 +114,8 @@ def load_model(path, basis: dict | None = None,
             if tuple(shells) != stored[el]:
                 raise ValueError(f"{path}: basis mismatch for {el}: model {stored[el]}, "
                                  f"requested {tuple(shells)}")
-    model = HamiltonianNet(ModelConfig(**meta["model_config"]), stored, meta.get("spin", "none"))
+    cfg = {"two_centre": False, **meta["model_config"]}  # files from before the option
+    model = HamiltonianNet(ModelConfig(**cfg), stored, meta.get("spin", "none"))
     missing, unexpected = model.load_state_dict(load_file(str(path), device=device), strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not fit the model (missing {missing[:3]}, "

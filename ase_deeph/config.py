@@ -50,6 +50,9 @@ class ModelConfig:
         Normalisation of the summed messages (set from the data by ``train``).
     predict_overlap : bool
         Add a second head that learns S the same way.
+    two_centre : bool
+        Give the off-site heads a direct path from the radial / species MLP to the
+        bond-frame invariants (a learned Slater-Koster-like two-centre term).
     dtype : {"float32", "float64"}
         Floating-point precision.
     """
@@ -64,6 +67,7 @@ class ModelConfig:
     n_species_embed: int = 16
     avg_neighbors: float = 16.0
     predict_overlap: bool = False
+    two_centre: bool = True
     dtype: str = "float32"
 
     def __post_init__(self) -> None:

@@ -2,16 +2,18 @@
 
 Nodes carry equivariant features (global layout of :mod:`ase_deeph.so2`), initialised
 from species embeddings. Each layer rotates the features of both ends of every edge
-into the bond frame (Wigner-D computed once per forward), scales them by a radial /
-species MLP per (|m|, l, channel), applies SO(2)-reduced linear maps with a gate,
+into the bond frame (Wigner-D and edge invariants computed once per forward), scales
+them by a radial / species MLP per (|m|, l, channel) (frame signs folded into its
+expanded last layer), applies SO(2)-reduced linear maps with a gate,
 rotates the message back and sums it at the receiving atom (``index_add_``, no
 torch_scatter). Residual node updates with an equivariant RMS norm follow.
 
 Outputs (:mod:`ase_deeph.blocks`): on-site blocks from node features (global linear
 maps, plus a per-species bias of the invariant L = 0 parts), off-site blocks from an
-SO(2) edge head; both as irreps of every full-basis shell pair, assembled with Wigner
-3j. ``H_ij(R)`` and ``H_ji(-R)^T`` are averaged, so Hermiticity is exact and the result
-does not depend on the edge direction (permutation equivariance).
+SO(2) edge head plus (``two_centre``) a direct radial / species term on the bond-frame
+invariants (Slater-Koster-like); both as irreps of every full-basis shell pair, assembled
+with Wigner 3j. ``H_ij(R)`` and ``H_ji(-R)^T`` are averaged, so Hermiticity is exact
+and the result does not depend on the edge direction (permutation equivariance).
 """
 
 from __future__ import annotations
@@ -63,25 +65,52 @@ def _scale_index(spec: Spec) -> tuple[np.ndarray, int]:
 class EdgeConv(nn.Module):
     """SO(2) convolution of the two end features of an edge, in the bond frame."""
 
-    def __init__(self, spec_in: Spec, spec_out: Spec, n_inv: int, hidden: int):
+    def __init__(self, spec_in: Spec, spec_out: Spec, n_inv: int, hidden: int,
+                 two_centre: bool = False):
         super().__init__()
         mid = spec_in
         idx, self.n_scale = _scale_index(spec_in)
         self.register_buffer("scale_idx", torch.from_numpy(idx), persistent=False)
+        # the frame signs (and the bond-reversal flip of the i end) are folded into the
+        # expanded last radial layer, so the inputs are unsigned frame features
+        maps = FrameMaps(spec_in)
+        self.register_buffer("expand", torch.cat([torch.from_numpy(idx),
+                                                  torch.from_numpy(idx) + self.n_scale]),
+                             persistent=False)
+        self.register_buffer("expand_sign", torch.cat([maps.sign * maps.flip, maps.sign]),
+                             persistent=False)
         self.radial = nn.Sequential(nn.Linear(n_inv, hidden), nn.SiLU(),
                                     nn.Linear(hidden, 2 * self.n_scale))
         self.lin_i = SO2Linear(spec_in, gated_spec(mid))
         self.lin_j = SO2Linear(spec_in, gated_spec(mid), bias=False)
         self.gate = Gate(mid, "frame")
         self.lin_out = SO2Linear(mid, spec_out)
+        # two-centre term: bond-frame invariants (m = 0, natural) straight from the radial
+        # MLP, i.e. Slater-Koster-like functions of (r, species_i, species_j)
+        self.direct = nn.Linear(hidden, spec_out.frame[2][0]) if two_centre else None
+        if two_centre:
+            nn.init.zeros_(self.direct.weight)
+            nn.init.zeros_(self.direct.bias)
 
     def forward(self, xi: torch.Tensor, xj: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
-        """Map frame features [n_edges, dim_in] x 2 and invariants to [n_edges, dim_out]."""
-        w = self.radial(inv)  # [n_edges, 2 n_scale]
-        wi, wj = w[:, : self.n_scale], w[:, self.n_scale:]
-        y = (self.lin_i(xi * wi.index_select(1, self.scale_idx))
-             + self.lin_j(xj * wj.index_select(1, self.scale_idx)))
-        return self.lin_out(self.gate(y))
+        """Map end features [n_edges, dim_in] x 2 and invariants to [n_edges, dim_out].
+
+        ``xj`` is ``to_frame(x_j, signed=False)``, ``xi`` the same array of the reverse edge
+        (no sign, no flip); the output is in the (signed) frame layout.
+        """
+        hid = self.radial[1](self.radial[0](inv))  # [n_edges, hidden]
+        last = self.radial[2]
+        sign = self.expand_sign.to(hid.dtype)[:, None]
+        w = nn.functional.linear(hid, last.weight.index_select(0, self.expand) * sign,
+                                 last.bias.index_select(0, self.expand) * sign[:, 0])
+        dim = xi.shape[1]  # w: [n_edges, 2 dim], per-component scales of both ends
+        y = self.lin_i(xi * w[:, :dim], self.lin_j, xj * w[:, dim:])
+        out = self.lin_out(self.gate(y))
+        if self.direct is not None:
+            k0 = self.direct.out_features
+            sk = self.direct(hid) * self.lin_out.bias_mask.to(out.dtype)  # [n_edges, k0]
+            out = torch.cat([out[:, :k0] + sk, out[:, k0:]], dim=1)
+        return out
 
 
 class NodeMLP(nn.Module):
@@ -113,11 +142,11 @@ class Head(nn.Module):
     """On-site (node) and off-site (edge) output maps onto one OutputLayout."""
 
     def __init__(self, spec: Spec, layout: OutputLayout, n_inv: int, hidden: int,
-                 n_species: int):
+                 n_species: int, two_centre: bool = False):
         super().__init__()
         self.layout = layout
         self.onsite = NodeMLP(spec, layout.spec, spec)
-        self.edge = EdgeConv(spec, layout.spec, n_inv, hidden)
+        self.edge = EdgeConv(spec, layout.spec, n_inv, hidden, two_centre)
         self.maps = FrameMaps(layout.spec)
         n0 = layout.spec.mults[0][0]  # L = 0 natural irreps (same-l shell pairs)
         self.onsite_bias = nn.Parameter(torch.zeros(n_species, n0))
@@ -161,8 +190,9 @@ class HamiltonianNet(nn.Module):
         self.register_buffer("centers", torch.linspace(0, config.r_cut, config.n_radial))
         self.layers = nn.ModuleList(Interaction(self.spec, n_inv, hid)
                                     for _ in range(config.n_layers))
-        self.h_head = Head(self.spec, OutputLayout(self.basis, spin), n_inv, hid, n_s)
-        self.s_head = (Head(self.spec, OutputLayout(self.basis, "none"), n_inv, hid, n_s)
+        tc = config.two_centre
+        self.h_head = Head(self.spec, OutputLayout(self.basis, spin), n_inv, hid, n_s, tc)
+        self.s_head = (Head(self.spec, OutputLayout(self.basis, "none"), n_inv, hid, n_s, tc)
                        if config.predict_overlap else None)
         self.l_wigner = max(self.spec.l_max, self.h_head.layout.spec.l_max)
         self.to(getattr(torch, config.dtype))
@@ -177,9 +207,14 @@ class HamiltonianNet(nn.Module):
         return reverse_frames(wigner_frames(vectors[:, [1, 2, 0]], self.l_wigner), reverse)
 
     def _ends(self, h: torch.Tensor, edge_index, reverse, wigner):
-        """Frame features of both ends [n_edges, dim]: x_j rotated, x_i from the reverse."""
-        xj = to_frame(h.index_select(0, edge_index[1]), self.spec, wigner, self.maps)
-        return xj.index_select(0, reverse) * self.maps.flip.to(xj.dtype), xj
+        """Unsigned frame features of both ends [n_edges, dim] (see :class:`EdgeConv`).
+
+        x_j is rotated; x_i is taken from the reverse edge (the sign and the bond-reversal
+        flip are applied inside the convolution's radial scales).
+        """
+        xj = to_frame(h.index_select(0, edge_index[1]), self.spec, wigner, self.maps,
+                      signed=False)
+        return xj.index_select(0, reverse), xj
 
     def species_of(self, numbers: torch.Tensor) -> torch.Tensor:
         """Species index of atomic numbers (ValueError for elements outside the basis)."""
@@ -205,14 +240,16 @@ class HamiltonianNet(nn.Module):
         return h
 
     def messages(self, layer: Interaction, h, species, edge_index, vectors, reverse,
-                 wigner=None):
+                 wigner=None, inv=None):
         """Sum the messages [n_atoms, dim] of one layer over the given edges.
 
         The edges must be closed under reversal; ``reverse`` [n_edges] indexes them.
+        ``wigner`` and ``inv`` (the pair returned by :meth:`invariants`) may be passed
+        precomputed; they are the same for every layer.
         """
         if wigner is None:
             wigner = self.frames(vectors, reverse)
-        inv, env = self.invariants(species, edge_index, vectors)
+        inv, env = self.invariants(species, edge_index, vectors) if inv is None else inv
         xi, xj = self._ends(layer.norm(h), edge_index, reverse, wigner)
         msg = from_frame(layer.conv(xi, xj, inv), self.spec, wigner, self.maps)
         out = torch.zeros_like(h)
@@ -234,21 +271,23 @@ class HamiltonianNet(nn.Module):
         n0 = head.onsite_bias.shape[1]
         return torch.cat([x[:, :n0] + head.onsite_bias[species], x[:, n0:]], dim=1)
 
-    def edge_blocks(self, head: Head, h, species, edge_index, vectors, reverse, wigner=None):
+    def edge_blocks(self, head: Head, h, species, edge_index, vectors, reverse, wigner=None,
+                    inv=None):
         """Off-site blocks [n_edges, n_spin, n_full, n_full] (not yet symmetrised)."""
         if wigner is None:
             wigner = self.frames(vectors, reverse)
-        inv, _ = self.invariants(species, edge_index, vectors)
+        inv, _ = self.invariants(species, edge_index, vectors) if inv is None else inv
         xi, xj = self._ends(h, edge_index, reverse, wigner)
         y = head.edge(xi, xj, inv) * head.scale
         return head.layout.assemble(from_frame(y, head.layout.spec, wigner, head.maps))
 
     # ----------------------------------------------------------------- forward
-    def node_features(self, species, edge_index, vectors, reverse, wigner=None):
+    def node_features(self, species, edge_index, vectors, reverse, wigner=None, inv=None):
         """Return the final node features [n_atoms, dim] after all layers."""
         h = self.initial_features(species)
+        inv = self.invariants(species, edge_index, vectors) if inv is None else inv
         for layer in self.layers:
-            agg = self.messages(layer, h, species, edge_index, vectors, reverse, wigner)
+            agg = self.messages(layer, h, species, edge_index, vectors, reverse, wigner, inv)
             h = self.update(layer, h, agg)
         return h
 
@@ -276,14 +315,15 @@ class HamiltonianNet(nn.Module):
         n_atoms = species.shape[0]
         reverse = reverse_rows[n_atoms:] - n_atoms  # [n_edges]
         wigner = self.frames(vectors, reverse)
-        h = self.node_features(species, edge_index, vectors, reverse, wigner)
+        inv = self.invariants(species, edge_index, vectors)
+        h = self.node_features(species, edge_index, vectors, reverse, wigner, inv)
         out = {}
         for key, head in (("h", self.h_head), ("s", self.s_head)):
             if head is None:
                 continue
             rows = torch.cat([self.onsite_blocks(head, h, species),
                               self.edge_blocks(head, h, species, edge_index, vectors, reverse,
-                                               wigner)])
+                                               wigner, inv)])
             sign = head.layout.herm_sign.to(rows.dtype)[:, None, None]
             out[key] = 0.5 * (rows + sign * rows[reverse_rows].transpose(-1, -2))
         return out

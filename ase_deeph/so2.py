@@ -229,10 +229,15 @@ class FrameMaps(nn.Module):
         self.register_buffer("flip", torch.from_numpy(diag[perm]), persistent=False)
 
 
-def to_frame(x: torch.Tensor, spec: Spec, wigner: list[torch.Tensor], maps: FrameMaps):
-    """Global layout [n_edges, dim] -> bond-frame layout [n_edges, dim]."""
-    rotated = _rotate(x, spec, wigner, inverse=False)
-    return rotated.index_select(1, maps.perm) * maps.sign.to(x.dtype)
+def to_frame(x: torch.Tensor, spec: Spec, wigner: list[torch.Tensor], maps: FrameMaps,
+             signed: bool = True):
+    """Global layout [n_edges, dim] -> bond-frame layout [n_edges, dim].
+
+    ``signed=False`` leaves out the final multiplication by ``maps.sign`` (for callers that
+    fold the signs into their weights).
+    """
+    rotated = _rotate(x, spec, wigner, inverse=False).index_select(1, maps.perm)
+    return rotated * maps.sign.to(x.dtype) if signed else rotated
 
 
 def from_frame(y: torch.Tensor, spec: Spec, wigner: list[torch.Tensor], maps: FrameMaps):
@@ -270,12 +275,10 @@ class SO2Linear(nn.Module):
             self.register_buffer("bias_mask", torch.from_numpy(
                 (~spec_out.frame_pseudo(0)).astype(np.float32)), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map [n_edges, dim_in] -> [n_edges, dim_out] (frame layouts)."""
+    def _segments(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-m outputs [n, 2 k_out] (m > 0) or [n, k_out] (m = 0), without the bias."""
         n = x.shape[0]
         out = [x[:, : self.sizes_in[0]] @ (self.weights[0] * self.mask0.to(x.dtype))]
-        if self.bias is not None:
-            out[0] = out[0] + self.bias * self.bias_mask.to(x.dtype)
         start = self.sizes_in[0]
         for m in range(1, self.spec_out.l_max + 1):
             k_in, k_out = self.sizes_in[m] if m < len(self.sizes_in) else 0, self.sizes_out[m]
@@ -285,6 +288,22 @@ class SO2Linear(nn.Module):
                 start += 2 * k_in
             else:
                 out.append(x.new_zeros(n, 2 * k_out))
+        return out
+
+    def forward(self, x: torch.Tensor, other: "SO2Linear | None" = None,
+                x_other: torch.Tensor | None = None) -> torch.Tensor:
+        """Map [n_edges, dim_in] -> [n_edges, dim_out] (frame layouts).
+
+        With ``other`` (same output spec), return ``self(x) + other(x_other)``, summed
+        segment by segment in place (one concatenation, no full-size addition).
+        """
+        out = self._segments(x)
+        if other is not None:
+            for acc, extra in zip(out, other._segments(x_other), strict=True):
+                acc.add_(extra)
+        for lin in (self, other):
+            if lin is not None and lin.bias is not None:
+                out[0] = out[0] + lin.bias * lin.bias_mask.to(x.dtype)
         return torch.cat(out, dim=1)
 
 

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from .config import ModelConfig, TrainConfig, from_toml
 from .dataset import SHELL_NAMES, HSDataset, collate, scan_dataset
 from .model import HamiltonianNet
-from .predict import resolve_device
+from .predict import resolve_device, tune_cpu_allocator
 
 __all__ = ["train", "train_model", "train_from_toml", "split_names", "evaluate", "batch_loss",
            "init_statistics", "forward_batch", "to_device", "gather_values"]
@@ -191,6 +191,8 @@ def _distributed(device_name: str) -> tuple[int, int, torch.device]:
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    if device.type == "cpu":
+        tune_cpu_allocator()
     return rank, world, device
 
 

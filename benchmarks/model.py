@@ -10,8 +10,12 @@ Diamond Si supercells (basis 1s1p like the DeePTB-E3 reference figures, r_cut 7.
 86 neighbours per atom, 5.5k edges at 64 atoms). Each size runs in a fresh subprocess
 so that the peak resident memory (``resource.getrusage``) belongs to that size alone.
 Reference DeePTB-E3 figures on 2 CPU cores (issue 5): 64-atom training step 1.13 s;
-inference 0.41 s (64 atoms), 5.0 s (512), 32 s (2048). When ``dptb`` is importable
-its timing is not run here (no shared harness yet); the ratios use those figures.
+inference 0.41 s (64 atoms), 5.0 s (512), 32 s (2048). They are constants quoted from
+the issue (``DEEPTB``), printed side by side with the measured times and the speed-up;
+DeePTB itself is not run here (``dptb`` is not installed). Inference times are the best
+of 3 calls up to 512 atoms (the machine is shared), one call above; ``peak MB`` is the
+peak resident memory of the size's subprocess. ``--threads 2`` matches the 2 cores of
+the reference figures; the default 1 is steadier on a loaded machine.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from ase.build import bulk
 from ase_deeph.config import ModelConfig
 from ase_deeph.graph import build_graph, reverse_rows
 from ase_deeph.model import HamiltonianNet
-from ase_deeph.predict import predict
+from ase_deeph.predict import predict, tune_cpu_allocator
 
+#: DeePTB-E3 reference timings (s) on 2 CPU cores, constants quoted from issue 5
 DEEPTB = {"train": {64: 1.13}, "infer": {64: 0.41, 512: 5.0, 2048: 32.0}}
+TARGET = {"train": 3.0, "infer": 5.0}  # required speed-up over DeePTB-E3 (issue 5)
 BASIS = {"Si": (0, 1)}
 R_CUT = 7.1
 
@@ -64,11 +70,14 @@ def run_infer(n_atoms: int, device: str, chunk: int) -> dict:
     model = _model(device)
     atoms = _supercell(n_atoms)
     predict(model, _supercell(8), device=device)  # warm-up
-    _sync(device)
-    t0 = time.perf_counter()
-    hs = predict(model, atoms, device=device, chunk_size=chunk)
-    _sync(device)
-    dt = time.perf_counter() - t0
+    times = []
+    for _ in range(3 if n_atoms <= 512 else 1):  # best of 3 on a shared machine
+        _sync(device)
+        t0 = time.perf_counter()
+        hs = predict(model, atoms, device=device, chunk_size=chunk)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    dt = min(times)
     n_edges = hs.n_edges - n_atoms
     out = {"mode": "infer", "atoms": n_atoms, "edges": n_edges, "time_s": dt,
            "us_per_edge": 1e6 * dt / n_edges, "ms_per_atom": 1e3 * dt / n_atoms,
@@ -79,6 +88,8 @@ def run_infer(n_atoms: int, device: str, chunk: int) -> dict:
 
 
 def run_train(n_atoms: int, device: str, steps: int = 3) -> dict:
+    if device == "cpu":
+        tune_cpu_allocator()  # as ase_deeph.train.train does on CPU
     model = _model(device)
     atoms = _supercell(n_atoms)
     g = build_graph(atoms, R_CUT)
@@ -112,17 +123,23 @@ def _child(args: list[str], extra: list[str]) -> dict:
 
 
 def _print(rows: list[dict]) -> None:
+    print("DeePTB-E3 columns: reference constants quoted in issue 5 (measured by the issue "
+          "author on 2 CPU cores, not re-run here); target speed-up: training >= 3x, "
+          "inference >= 5x")
     print(f"{'mode':6s}{'atoms':>7s}{'edges':>9s}{'time s':>9s}{'us/edge':>9s}{'ms/atom':>9s}"
-          f"{'peak MB':>9s}{'DeePTB s':>10s}{'speed-up':>9s}")
+          f"{'peak MB':>9s}{'DeePTB-E3 s':>13s}{'speed-up':>10s}{'target':>8s}")
     for r in rows:
         if "error" in r:
             print("FAILED", r["args"], r["error"])
             continue
         ref = DEEPTB[r["mode"]].get(r["atoms"])
-        ratio = f"{ref / r['time_s']:9.1f}" if ref else f"{'-':>9s}"
+        goal = TARGET[r["mode"]]
+        ref_s = f"{ref:13.2f}" if ref else f"{'-':>13s}"
+        ratio = (f"{ref / r['time_s']:9.1f}x" if ref else f"{'-':>10s}")
+        met = ("  met" if ref / r["time_s"] >= goal else "  MISSED") if ref else ""
         print(f"{r['mode']:6s}{r['atoms']:7d}{r['edges']:9d}{r['time_s']:9.3f}"
-              f"{r['us_per_edge']:9.1f}{1e3 * r['time_s'] / r['atoms']:9.2f}{r['peak_rss_MB']:9.0f}"
-              f"{(f'{ref:10.2f}' if ref else f'{chr(45):>10s}')}{ratio}")
+              f"{r['us_per_edge']:9.1f}{1e3 * r['time_s'] / r['atoms']:9.2f}"
+              f"{r['peak_rss_MB']:9.0f}{ref_s}{ratio}{goal:7.0f}x{met}")
 
 
 def main() -> None:

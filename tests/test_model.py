@@ -167,3 +167,29 @@ def test_spinor_equivariance_and_hermiticity(improper):
         idx = hs.block_index(g, spinor=True)
         ref[idx] = u[sym[i]] @ hs.h[0][idx] @ u[sym[j]].conj().T
     np.testing.assert_allclose(hs_rot.h[0], ref, atol=1e-10, rtol=0)
+
+
+def _slab() -> Atoms:
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.pbc = (True, True, False)
+    return atoms
+
+
+@pytest.mark.parametrize("make,r_cut", [(lambda: bulk("Si", "diamond", a=5.43), 7.1),
+                                        (_slab, 4.0), (lambda: molecule("CH3CN"), 2.5)])
+def test_graph_matches_ase_neighbor_list(make, r_cut):
+    """build_graph (k-d tree search) finds exactly ASE's (i, j, R) set; reverse is exact."""
+    from ase.neighborlist import neighbor_list as ase_neighbor_list
+
+    from ase_deeph.graph import build_graph
+
+    atoms = make()
+    atoms.rattle(0.05, seed=2)
+    g = build_graph(atoms, r_cut)
+    i, j, shift = ase_neighbor_list("ijS", atoms, r_cut, self_interaction=False)
+    mine = set(zip(*g.edge_index, map(tuple, g.cell_shift), strict=True))
+    assert mine == set(zip(i, j, map(tuple, shift), strict=True))
+    assert g.n_edges == len(i)
+    np.testing.assert_array_equal(g.edge_index[:, g.reverse], g.edge_index[::-1])
+    np.testing.assert_array_equal(g.cell_shift[g.reverse], -g.cell_shift)
+    np.testing.assert_allclose(g.vectors[g.reverse], -g.vectors, atol=1e-12)

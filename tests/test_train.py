@@ -97,6 +97,19 @@ def test_checkpoint_refuses_mismatch(tmp_path):
         load_model(other)
 
 
+def test_checkpoint_without_two_centre_key_loads(tmp_path):
+    """Files written before ``ModelConfig.two_centre`` existed load as two_centre=False."""
+    torch.manual_seed(0)
+    model = HamiltonianNet(dataclasses.replace(MODEL, two_centre=False), {"C": (0, 1)})
+    old_cfg = {k: v for k, v in dataclasses.asdict(model.config).items() if k != "two_centre"}
+    path = save_model(model, tmp_path / "old.safetensors", {"model_config": old_cfg})
+    loaded, _ = load_model(path)
+    assert loaded.config.two_centre is False
+    atoms = bulk("C", "diamond", a=3.57)
+    np.testing.assert_array_equal(predict(model, atoms, device="cpu").h,
+                                  predict(loaded, atoms, device="cpu").h)
+
+
 def test_exact_resume(dataset, tmp_path):
     straight = train_model(MODEL, _cfg(dataset, tmp_path / "a", epochs=4))[1]
     train(MODEL, _cfg(dataset, tmp_path / "b", epochs=2))
@@ -200,13 +213,16 @@ def test_ddp_two_processes_gloo(dataset, tmp_path):
 
 @pytest.mark.slow
 def test_overfit_toy_crystal():
-    """Fit one toy diamond-C cell (56 edges) in float64 with L-BFGS within a time budget.
+    """Fit one toy diamond-C cell (800 H values) to < 0.1 meV MAE in under a minute on CPU.
 
-    The issue's target is < 0.1 meV in under a minute; on a shared 2-core CPU this model
-    reaches about 0.2-0.3 meV in that time, which is what is asserted here (< 0.5 meV).
+    float64; 150 Adam steps, then Levenberg-Marquardt (:mod:`ase_deeph.refine`). The time
+    includes building the model and the sample; single-threaded.
     """
     import time
 
+    from ase_deeph.refine import levenberg_marquardt
+
+    start = time.perf_counter()
     atoms = bulk("C", "diamond", a=3.57)
     atoms.rattle(0.05, seed=1)
     hs = toy_hs(atoms, seed=0)
@@ -224,24 +240,15 @@ def test_overfit_toy_crystal():
         adam.zero_grad()
         loss.backward()
         adam.step()
-    lbfgs = torch.optim.LBFGS(model.parameters(), max_iter=20, history_size=50,
-                              line_search_fn="strong_wolfe", tolerance_change=0,
-                              tolerance_grad=0)
-
-    def closure():
-        lbfgs.zero_grad()
-        value, _ = batch_loss(forward_batch(model, batch), batch, "mse", scale)
-        value.backward()
-        return value
-
-    start, mae = time.perf_counter(), np.inf
-    while time.perf_counter() - start < 50 and mae > 0.1:
-        lbfgs.step(closure)
-        with torch.no_grad():
-            mae = 1000 * float(batch_loss(forward_batch(model, batch), batch, "mse")[1]
-                               .abs().mean())
-    print(f"overfit: MAE {mae:.3f} meV after {time.perf_counter() - start:.0f} s of L-BFGS")
-    assert mae < 0.5, f"MAE {mae:.3f} meV"
+    res = levenberg_marquardt(model, batch, time_limit=55 - (time.perf_counter() - start),
+                              target_mae_meV=0.05)
+    with torch.no_grad():  # independent re-evaluation through the training loss
+        mae = 1000 * float(batch_loss(forward_batch(model, batch), batch, "mse")[1].abs().mean())
+    elapsed = time.perf_counter() - start
+    print(f"overfit: MAE {mae:.4f} meV after {elapsed:.1f} s ({res.steps} LM steps)")
+    assert mae < 0.1, f"MAE {mae:.3f} meV"
+    assert elapsed < 60, f"{elapsed:.0f} s"
+    assert mae == pytest.approx(res.mae_meV, rel=1e-6)
 
 
 @pytest.mark.parametrize("spin", ["collinear", "spinor"])
