@@ -111,7 +111,7 @@ def target_rows(graph: Graph, hs: HSData) -> np.ndarray:
     if len(missing):
         dist = np.linalg.norm(hs.edge_vectors()[missing], axis=1)
         sym = hs.atoms.get_chemical_symbols()
-        shown = ", ".join(f"({i[e]}{sym[i[e]]}, {j[e]}{sym[j[e]]}, R={tuple(hs.cell_shift[e])}, "
+        shown = ", ".join(f"({i[e]}{sym[i[e]]}, {j[e]}{sym[j[e]]}, R={hs.cell_shift[e].tolist()}, "
                           f"{d:.3f} A)" for e, d in zip(missing[:5], dist[:5], strict=True))
         raise ValueError(f"{len(missing)} target blocks are not graph edges (r_cut too small, "
                          f"max missing distance {dist.max():.3f} A): {shown}")
