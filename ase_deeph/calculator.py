@@ -52,6 +52,9 @@ class DeepHCalculator(Calculator):
         shift-invert around E_F (Gamma point, ``n_bands`` states) above.
     n_bands : int
         States around E_F returned by the sparse solver.
+    ill_threshold : float, optional
+        Project out S(k) directions with eigenvalues below this (reported in a warning);
+        default 5e-3 for model predictions (see ``provider.ILL_THRESHOLD``), 1e-6 otherwise.
     eigensolver : {"auto", "numpy", "torch"}
         Dense solves with numpy/LAPACK, or batched over k with torch on ``device``;
         ``"auto"`` uses torch on the GPU when the model runs on one, numpy otherwise.
@@ -69,7 +72,7 @@ class DeepHCalculator(Calculator):
     default_parameters = {
         "kpts": (4, 4, 4), "gamma": False, "smearing": ("fermi-dirac", 0.0),
         "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": 4000,
-        "symmetry": True, "ill_threshold": solvers.eigen.ILL_THRESHOLD, "eigensolver": "auto",
+        "symmetry": True, "ill_threshold": None, "eigensolver": "auto",
     }
 
     def __init__(self, model="default", device: str = "auto", overlap="auto", **kwargs):
@@ -134,7 +137,7 @@ class DeepHCalculator(Calculator):
 
     def _calculate_dense(self, hs: HSData, n_e: float) -> None:
         kpts, weights = self._kpoints()
-        sol = self._dense_solver()(hs, kpts, ill_threshold=self.parameters["ill_threshold"])
+        sol = self._dense_solver()(hs, kpts, ill_threshold=self._ill_threshold())
         kind, width = self.parameters["smearing"]
         deg = solvers.spin_degeneracy(hs.spin)
         fermi = solvers.fermi_level(sol.eigenvalues, n_e, weights, deg, kind, width)
@@ -146,6 +149,13 @@ class DeepHCalculator(Calculator):
             occupations=deg * fermi.occupations,  # [nspins, nk, nbands] electrons per state
         )
         self._fermi = fermi
+
+    def _ill_threshold(self) -> float:
+        """Return the S projection threshold: parameter, else provider default, else 1e-6."""
+        thr = self.parameters["ill_threshold"]
+        if thr is None:
+            thr = getattr(self.provider, "ill_threshold", solvers.eigen.ILL_THRESHOLD)
+        return float(thr)
 
     def _dense_solver(self):
         choice = self.parameters["eigensolver"]
@@ -222,20 +232,22 @@ class DeepHCalculator(Calculator):
         calculation; ``.plot()`` shows them relative to it.
         """
         hs = self.get_hamiltonian()
-        return solvers.band_structure(hs, path, npoints, fermi_level=self.get_fermi_level())
+        return solvers.band_structure(hs, path, npoints, fermi_level=self.get_fermi_level(),
+                                      ill_threshold=self._ill_threshold())
 
     def get_pdos(self, energies=None, width: float = 0.1):
         """Mulliken-projected DOS on the k-mesh (see :func:`ase_deeph.solvers.projected_dos`)."""
         hs = self.get_hamiltonian()
         kpts, weights = self.get_ibz_k_points(), self.get_k_point_weights()
-        sol = solvers.solve(hs, kpts, return_vectors=True)
+        sol = solvers.solve(hs, kpts, return_vectors=True, ill_threshold=self._ill_threshold())
         return solvers.projected_dos(hs, sol, weights, energies=energies, width=width,
                                      fermi_level=self.get_fermi_level())
 
     def get_mulliken(self):
         """Mulliken populations per orbital and atom (see ``solvers.mulliken_populations``)."""
         hs = self.get_hamiltonian()
-        sol = solvers.solve(hs, self.get_ibz_k_points(), return_vectors=True)
+        sol = solvers.solve(hs, self.get_ibz_k_points(), return_vectors=True,
+                            ill_threshold=self._ill_threshold())
         return solvers.mulliken_populations(hs, sol, self._fermi, self.get_k_point_weights())
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import e3nn
 import torch
 from safetensors.torch import load_file, safe_open, save_file
+
+from interfaces.atomic import atomic_path
 
 from .config import ModelConfig
 from .model import HamiltonianNet
@@ -58,14 +58,8 @@ def save_model(model: HamiltonianNet, path, extra: dict | None = None) -> Path:
         **(extra or {}),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"ase_deeph": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"ase_deeph": json.dumps(meta)})
     return path
 
 

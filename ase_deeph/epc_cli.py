@@ -10,8 +10,6 @@ folder. Only the model provider imports torch, lazily.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -19,6 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 from ase import Atoms
+
+from interfaces.atomic import atomic_path, write_text
 
 from .epc import (
     coupling,
@@ -112,23 +112,14 @@ def build_inputs(cfg: EPCConfig):
 
 
 def _write_h5(path: Path, arrays: dict) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".h5", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             for key, value in arrays.items():
                 f.create_dataset(key, data=np.asarray(value))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def plot_lines(path: Path, x, y, xlabel: str, ylabel: str, ticks=None) -> None:
@@ -147,11 +138,9 @@ def plot_lines(path: Path, x, y, xlabel: str, ylabel: str, ticks=None) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _path_coupling(cfg, atoms, ph, derivs, out, arrays, summary):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from ase.build import bulk, graphene, molecule
 
 from interfaces import h5io
 from interfaces import pyscf as pyscf_iface
+from interfaces.atomic import atomic_path, write_text
 
 from .generate_configs import GenerateConfig, PerturbConfig
 
@@ -154,10 +154,7 @@ def build_structure(cfg: GenerateConfig, k: int) -> tuple[Atoms, dict]:
 
 # ---------------------------------------------------------------------------- engine
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=1))
 
 
 def _parts_dir(out: Path, cfg: GenerateConfig) -> Path:
@@ -220,19 +217,12 @@ def _merge(out: Path, parts: Path, cfg: GenerateConfig, failures: list) -> int:
     """Merge every shard into ``out`` atomically; return the number of structures."""
     shards = sorted(p for p in parts.glob("[0-9]*.h5") if int(p.stem) < cfg.n_structures)
     items = ((p.stem, h5io.load(p)) for p in shards)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         h5io.save_many(items, tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs["generate_config"] = json.dumps(cfg.to_dict())
             f.attrs["failures"] = json.dumps([list(x) for x in failures])
             f.attrs["versions"] = json.dumps(versions())
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return len(shards)
 
 

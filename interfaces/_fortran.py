@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_bytes
 from .errors import FormatError
 
 __all__ = ["RecordReader", "RecordWriter", "read_bytes", "atomic_write_bytes"]
@@ -37,16 +37,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes(path, data)
 
 
 class RecordReader:

@@ -380,6 +380,7 @@ def _write_all(folder: Path, texts: dict[str, str]) -> list[Path]:
     try:
         for name, text in texts.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            os.chmod(tmp, 0o644)
             temps.append((name, Path(tmp)))
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)

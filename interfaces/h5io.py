@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -36,6 +34,7 @@ import h5py
 import numpy as np
 from ase import Atoms
 
+from .atomic import atomic_path
 from .errors import FormatError
 from .hsdata import HSData, irreps_string, parse_irreps
 
@@ -151,11 +150,8 @@ def save_many(items: list[tuple[str | None, HSData]], path, append: bool = False
         Group names written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     written: list[str] = []
-    try:
+    with atomic_path(path) as tmp:
         if append and path.exists():
             with _open(path):
                 pass
@@ -175,10 +171,6 @@ def save_many(items: list[tuple[str | None, HSData]], path, append: bool = False
                 _write_group(root.create_group(name), hs)
                 written.append(name)
             f.flush()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return written
 
 

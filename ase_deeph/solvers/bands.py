@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 from ase.dft.kpoints import BandPath
 from ase.spectrum.band_structure import BandStructure
 
+from interfaces.atomic import atomic_path
 from interfaces.hsdata import HSData
 
 from .dos import DOS, ProjectedDOS
@@ -63,17 +63,9 @@ def _figure(figsize=(6.0, 4.5)):
 
 def _save(fig, path) -> str:
     """Write the PNG atomically (temp file in the same folder, then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return os.fspath(path)
 
 
 def plot_bands(bs: BandStructure, path, emin: float = -10.0, emax: float = 5.0,

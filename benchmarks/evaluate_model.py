@@ -1,0 +1,69 @@
+"""Held-out accuracy of a trained model against the DFT data it never saw (for model cards).
+
+For every test structure recorded in the model file (or the structures given): predict H(R)
+with the model and S(R) from the basis, then compare with the DFT H(R), S(R):
+
+* block MAE of H after removing the optimal per-structure shift mu S (the energy gauge);
+* band energies within +-2 eV of E_F on a k-mesh, after aligning the Fermi levels
+  (electron counting on the same mesh for both); the prediction is solved with the
+  provider's S projection threshold, the DFT reference without projection::
+
+    python benchmarks/evaluate_model.py MODEL.safetensors DATASET.h5 [--kmesh 6 6 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+import interfaces
+from ase_deeph import solvers
+from ase_deeph.demo import compare_bands
+from ase_deeph.provider import ModelProvider
+
+
+def gauge_mae_meV(pred: interfaces.HSData, ref: interfaces.HSData) -> float:
+    """Mean |H_pred + mu S - H_ref| (meV) over the reference blocks, mu optimal."""
+    found = pred.find_edges(ref.edge_index[0], ref.edge_index[1], ref.cell_shift)
+    hp = np.zeros(ref.n_values)
+    for g in ref.shape_groups():
+        have = g[found[g] >= 0]
+        hp[ref.block_index(have)] = pred.h[0][pred.block_index(found[have])]
+    diff = ref.h[0] - hp
+    mu = float(diff @ ref.s / (ref.s @ ref.s))
+    return 1e3 * float(np.mean(np.abs(diff - mu * ref.s)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("dataset")
+    parser.add_argument("--names", nargs="*", default=None)
+    parser.add_argument("--kmesh", type=int, nargs=3, default=(6, 6, 1))
+    args = parser.parse_args()
+    provider = ModelProvider.from_any(args.model, device="cpu")
+    names = args.names or provider.meta["dataset"]["test_names"]
+    rows = []
+    for name in names:
+        ref = interfaces.load(args.dataset, name)
+        pred = provider(ref.atoms)
+        mesh = solvers.kmesh(ref.atoms, args.kmesh)
+        e_ref = solvers.eigenvalues(ref, mesh.kpts)
+        e_pred = solvers.eigenvalues(pred, mesh.kpts, ill_threshold=provider.ill_threshold)
+        ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights).fermi_level
+        ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights).fermi_level
+        bands = compare_bands(e_pred[0], e_ref[0], ef_pred, ef_ref)
+        rows.append({"name": name, "h_mae_meV": gauge_mae_meV(pred, ref), **bands})
+    summary = {
+        "n_structures": len(rows),
+        "h_mae_meV": float(np.mean([r["h_mae_meV"] for r in rows])),
+        "band_mae_meV": float(np.mean([r["mae_meV"] for r in rows])),
+        "band_max_meV": float(np.max([r["max_meV"] for r in rows])),
+        "structures": rows,
+    }
+    print(json.dumps(summary, indent=1))
+
+
+main()
