@@ -54,7 +54,7 @@ class DeepHCalculator(Calculator):
         States around E_F returned by the sparse solver.
     ill_threshold : float, optional
         Project out S(k) directions with eigenvalues below this (reported in a warning);
-        default 5e-3 for model predictions (see ``provider.ILL_THRESHOLD``), 1e-6 otherwise.
+        default 1e-2 for model predictions (see ``provider.ILL_THRESHOLD``), 1e-6 otherwise.
     eigensolver : {"auto", "numpy", "torch"}
         Dense solves with numpy/LAPACK, or batched over k with torch on ``device``;
         ``"auto"`` uses torch on the GPU when the model runs on one, numpy otherwise.

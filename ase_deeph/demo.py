@@ -114,9 +114,34 @@ def _model_demo(out: Path, quick: bool, model) -> dict:
                                  hs.n_electrons, mesh.weights).fermi_level
         summary["vs_pyscf"] = compare_bands(ours, ref["bands"], ef, float(ref["fermi_level"]))
         summary["vs_pyscf"]["reference_seconds"] = float(ref["seconds"])
+        summary["comparison_png"] = _plot_comparison(
+            atoms, ref["kpts"], ours - ef, ref["bands"] - float(ref["fermi_level"]),
+            out / "bands_vs_pyscf.png")
     else:
         summary["vs_pyscf"] = f"no reference file {ref_file.name} shipped"
     return summary
+
+
+def _plot_comparison(atoms, kpts, ours: np.ndarray, ref: np.ndarray, path: Path) -> str:
+    """Model bands (lines) over the PySCF reference (dots), both relative to their E_F."""
+    from ase.dft.kpoints import BandPath
+
+    from .solvers.bands import _figure, _save
+
+    bp = BandPath(atoms.cell, kpts=kpts, special_points=atoms.cell.bandpath("KGMK").special_points)
+    x, xt, labels = bp.get_linear_kpoint_axis()
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(x, ours, color="tab:blue", lw=1.0)
+    ax.plot(x, ref, ".", color="k", ms=2.5)
+    ax.plot([], [], color="tab:blue", label="ase-deeph default model")
+    ax.plot([], [], ".", color="k", label="PySCF (PBE, same basis)")
+    ax.set_xticks(xt, ["Γ" if lab == "G" else lab for lab in labels])
+    ax.set(xlim=(x[0], x[-1]), ylim=(-3, 3), ylabel=r"$E - E_\mathrm{F}$ (eV)",
+           title=f"TBG {atoms.info['twist_angle']:.2f} deg, 28 atoms")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def run_demo(output: str | os.PathLike = "demo_out", quick: bool = False,
