@@ -138,11 +138,14 @@ class DeepHCalculator(Calculator):
     def _calculate_dense(self, hs: HSData, n_e: float) -> None:
         kpts, weights = self._kpoints()
         sol = self._dense_solver()(hs, kpts, ill_threshold=self._ill_threshold())
+        # projected-out S directions leave NaN bands at the top: keep the bands every k has
+        n_keep = int(np.isfinite(sol.eigenvalues).sum(axis=-1).min())
+        evals = sol.eigenvalues[..., :n_keep]
         kind, width = self.parameters["smearing"]
         deg = solvers.spin_degeneracy(hs.spin)
-        fermi = solvers.fermi_level(sol.eigenvalues, n_e, weights, deg, kind, width)
+        fermi = solvers.fermi_level(evals, n_e, weights, deg, kind, width)
         self.results.update(
-            eigenvalues=sol.eigenvalues,  # [nspins, nk, nbands] eV
+            eigenvalues=evals,  # [nspins, nk, nbands] eV
             fermi_level=fermi.fermi_level,
             ibz_kpoints=kpts,  # [nk, 3] fractional
             kpoint_weights=weights,  # [nk]

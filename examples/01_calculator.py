@@ -47,9 +47,9 @@ def main() -> None:
     bs = calc.band_structure(path="KGMK", npoints=120)
     bs.subtract_reference().plot(filename=str(out / "bilayer_bands.png"), emin=-4, emax=4)
     dos = DOS(calc, width=0.1, npts=600)
-    print(f"DOS at E_F: {dos.get_dos()[abs(dos.get_energies()).argmin()]:.4f} states/eV")
+    print(f"DOS at E_F: {dos.get_dos()[abs(dos.get_energies()).argmin()]:.4g} states/eV")
 
-    atoms.positions[4:] += [0.0, 0.0, 0.2]  # pull the layers apart: the calculator recomputes
+    atoms.positions[2:] += [0.0, 0.0, 0.2]  # pull the layers apart: the calculator recomputes
     print(f"after moving the top layer: E_F = {calc.get_fermi_level():.4f} eV")
     print(f"wrote {out / 'bilayer_bands.png'}")
 
