@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 import weakref
 from typing import Callable
 
@@ -175,6 +176,12 @@ class DeepHCalculator(Calculator):
         return partial(solve_torch, device="cuda" if gpu else "cpu")
 
     def _calculate_sparse(self, hs: HSData, n_e: float) -> None:
+        if self._ill_threshold() > solvers.eigen.ILL_THRESHOLD:
+            warnings.warn("the sparse solver cannot project out near-null S directions "
+                          f"(ill_threshold={self._ill_threshold():g} requested): with a "
+                          "predicted H in a nearly linearly dependent basis, ghost states "
+                          "may appear near E_F; check against solver='dense' on a smaller "
+                          "cell", RuntimeWarning, stacklevel=3)
         ef = solvers.fermi_level_sparse(hs, n_e)
         sol = solvers.solve_sparse(hs, np.zeros(3), sigma=ef.fermi_level,
                                    n_bands=self.parameters["n_bands"])
