@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -103,6 +104,8 @@ def _model_demo(out: Path, quick: bool, model) -> dict:
                "twist_angle_deg": atoms.info["twist_angle"], "n_atoms": len(atoms),
                "predict_s": t_predict}
     thr = provider.ill_threshold
+    summary["s_projection"] = {"ill_threshold": thr, "note": "S(k) directions below the "
+                               "threshold are projected out (ase_deeph.provider.ILL_THRESHOLD)"}
     summary.update(_analyse(hs, out, "KGMK", (3, 3, 1) if quick else (9, 9, 1),
                             30 if quick else 90, f"TBG {atoms.info['twist_angle']:.2f} deg",
                             ill_threshold=thr))
@@ -159,7 +162,10 @@ def run_demo(output: str | os.PathLike = "demo_out", quick: bool = False,
         has_model = model != "default" or default_model_path().exists()
     except (FileNotFoundError, ImportError):
         has_model = False
-    summary = _model_demo(out, quick, model) if has_model else _siesta_demo(out, quick)
+    with warnings.catch_warnings():
+        # the S projection of predicted H is intended here; it is reported in the summary
+        warnings.filterwarnings("ignore", message="S\\(k\\) is ill-conditioned")
+        summary = _model_demo(out, quick, model) if has_model else _siesta_demo(out, quick)
     summary["wall_time_s"] = time.perf_counter() - t0
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1, default=float))
