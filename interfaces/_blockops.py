@@ -21,7 +21,8 @@ from .errors import FormatError
 from .hsdata import HSData
 
 __all__ = [
-    "ranges", "split_spinor", "compose_spinor", "loadtxt", "spinful_to_kind", "complete_pairs",
+    "ranges", "split_spinor", "compose_spinor", "loadtxt", "write_keyed_blocks",
+    "spinful_to_kind", "complete_pairs",
     "blocks_to_hsdata", "atomic_folder", "basis_from_atoms",
 ]
 
@@ -184,3 +185,18 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_keyed_blocks(group, hs: HSData, keys: list[str], values: np.ndarray,
+                       spinor: bool) -> None:
+    """Write one HDF5 dataset per block (the DeepH legacy / DeePTB layout).
+
+    ``keys[e]`` names block e; each dataset is the C-order (n_i, n_j) block (spinor:
+    (2 n_i, 2 n_j)) taken from the flat ``values``.
+    """
+    f = 2 if spinor else 1
+    ptr = hs.block_ptr * f * f
+    ni = hs.norbs[hs.edge_index[0]] * f
+    nj = hs.norbs[hs.edge_index[1]] * f
+    for e, key in enumerate(keys):
+        group[key] = values[ptr[e]:ptr[e + 1]].reshape(ni[e], nj[e])

@@ -47,6 +47,7 @@ from ._blockops import (
     complete_pairs,
     loadtxt,
     spinful_to_kind,
+    write_keyed_blocks,
 )
 from .errors import FormatError
 from .hsdata import HSData
@@ -223,13 +224,8 @@ def _write_legacy(hs: HSData, tmp: Path, which: str) -> None:
 
 
 def _write_legacy_h5(path: Path, hs: HSData, keys: list[str], values, spinor: bool) -> None:
-    f = 2 if spinor else 1
-    ptr = hs.block_ptr * f * f
-    ni = hs.norbs[hs.edge_index[0]] * f
-    nj = hs.norbs[hs.edge_index[1]] * f
     with h5py.File(path, "w") as h5:
-        for e, key in enumerate(keys):
-            h5[key] = values[ptr[e]:ptr[e + 1]].reshape(ni[e], nj[e])
+        write_keyed_blocks(h5, hs, keys, values, spinor)
 
 
 # -------------------------------------------------------------------------------- new

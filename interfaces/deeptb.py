@@ -51,6 +51,7 @@ from ._blockops import (
     complete_pairs,
     loadtxt,
     spinful_to_kind,
+    write_keyed_blocks,
 )
 from .errors import FormatError
 from .hsdata import HSData
@@ -279,11 +280,5 @@ def _write(hs: HSData, path: Path) -> None:
 
 
 def _write_h5(path: Path, hs: HSData, keys: list[str], values, spinor: bool) -> None:
-    f = 2 if spinor else 1
-    ptr = hs.block_ptr * f * f
-    ni = hs.norbs[hs.edge_index[0]] * f
-    nj = hs.norbs[hs.edge_index[1]] * f
     with h5py.File(path, "w") as h5:
-        grp = h5.create_group("0")
-        for e, key in enumerate(keys):
-            grp[key] = values[ptr[e]:ptr[e + 1]].reshape(ni[e], nj[e])
+        write_keyed_blocks(h5.create_group("0"), hs, keys, values, spinor)
