@@ -1,6 +1,6 @@
 """EPC timing: lambda of 2-atom toy Si on an 8x8x8 k mesh x 8x8x8 q mesh (not a test).
 
-Run: ``/work/venv/bin/python benchmarks/epc.py [--k 8] [--q 8]``. Prints the time of the
+Run: ``python benchmarks/epc.py [--k 8] [--q 8]``. Prints the time of the
 finite differences (12 supercell H/S calls), phonons, and the mesh calculation, which processes
 one q-point at a time (memory bounded by one (nk, 6, n_orb, n_orb) complex block per q) and
 reuses the k-mesh eigenvectors at k + q. The toy model is an insulator; E_F is placed 0.3 eV

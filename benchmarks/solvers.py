@@ -1,6 +1,6 @@
 """Dense vs sparse solver timings on graphene pz supercells (not a test).
 
-Run: ``/work/venv/bin/python benchmarks/solvers.py`` (about a minute on 2 cores).
+Run: ``python benchmarks/solvers.py`` (about a minute on 2 cores).
 Prints, per supercell size: Bloch assembly, dense ``solve`` at Gamma (up to
 2000 orbitals), sparse shift-invert of 20 bands near E_F, the sparse inertia
 count and the sparse Fermi level.
