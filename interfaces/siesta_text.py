@@ -8,7 +8,6 @@ All parsers accept ``*.gz`` files and raise :class:`~interfaces.errors.FormatErr
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from ase.units import Bohr
 
-from ._fortran import atomic_write_bytes
+from ._fortran import atomic_write_bytes, read_bytes
 from .errors import FormatError
 
 __all__ = [
@@ -30,13 +29,9 @@ __all__ = [
 
 
 def _text(path: str | os.PathLike) -> str:
-    path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt") as fh:
-                return fh.read()
-        return path.read_text()
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+        return read_bytes(path).decode()
+    except UnicodeDecodeError as exc:
         raise FormatError(path, f"cannot read text file: {exc}") from exc
 
 
