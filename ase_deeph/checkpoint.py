@@ -108,7 +108,8 @@ def load_model(path, basis: dict | None = None,
             if tuple(shells) != stored[el]:
                 raise ValueError(f"{path}: basis mismatch for {el}: model {stored[el]}, "
                                  f"requested {tuple(shells)}")
-    cfg = {"two_centre": False, **meta["model_config"]}  # files from before the option
+    # files from before these options: no two-centre path, per-l normalisation
+    cfg = {"two_centre": False, "norm": "per_l", **meta["model_config"]}
     model = HamiltonianNet(ModelConfig(**cfg), stored, meta.get("spin", "none"))
     missing, unexpected = model.load_state_dict(load_file(str(path), device=device), strict=False)
     if missing or unexpected:

@@ -69,7 +69,7 @@ def _cmd_dos(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(args.output, quick=args.quick)
+    summary = run_demo(args.output, quick=args.quick, model=args.model)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the one-command demo (bands, DOS, accuracy summary)")
     d.add_argument("-o", "--output", default="demo_out", help="output folder")
+    d.add_argument("--model", default="default",
+                   help="model file to run instead of the shipped default")
     d.add_argument("--quick", action="store_true", help="smaller settings (for tests)")
     d.set_defaults(func=_cmd_demo)
 

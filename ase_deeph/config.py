@@ -53,6 +53,10 @@ class ModelConfig:
     two_centre : bool
         Give the off-site heads a direct path from the radial / species MLP to the
         bond-frame invariants (a learned Slater-Koster-like two-centre term).
+    norm : {"global", "per_l"}
+        Feature normalisation of each layer (:class:`ase_deeph.so2.RMSNorm`): "global"
+        (smooth; default) or "per_l" (models from before 0.2, not smooth near
+        high-symmetry geometries).
     dtype : {"float32", "float64"}
         Floating-point precision.
     """
@@ -68,6 +72,7 @@ class ModelConfig:
     avg_neighbors: float = 16.0
     predict_overlap: bool = False
     two_centre: bool = True
+    norm: str = "global"
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
@@ -75,6 +80,8 @@ class ModelConfig:
             raise ValueError("r_cut and channels must be positive")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.norm not in ("global", "per_l"):
+            raise ValueError(f"norm must be 'global' or 'per_l', got {self.norm!r}")
 
 
 @dataclass(frozen=True)
@@ -113,12 +120,23 @@ class TrainConfig:
         Plain MSE on H blocks, or MSE after removing the optimal shift mu S per structure.
     overlap_weight : float
         Weight of the S loss when the model has an overlap head.
+    band_weight : float
+        Weight of the band-space loss (:mod:`ase_deeph.bandloss`; 0 switches it off):
+        the H error projected on the reference states within ``band_window`` eV of E_F
+        on a Gamma-centred ``band_kmesh`` per structure.
+    band_kmesh : tuple of int
+        k-mesh of the band loss.
+    band_window : float
+        Half width of its energy window around E_F, eV.
     device : str
         ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda[:n]"``.
     progress : bool
         Show a tqdm progress bar.
     max_structures : int or None
-        Use only the first structures of the file (debugging).
+        Use only the first structures of the file.
+    init_model : str
+        Start from the weights (and model settings) of this model file instead of a
+        random initialisation (fine-tuning); its basis must match the dataset's.
     """
 
     dataset: str = ""
@@ -137,12 +155,19 @@ class TrainConfig:
     early_stop_patience: int = 40
     loss: str = "mse"
     overlap_weight: float = 1.0
+    band_weight: float = 0.0
+    band_kmesh: tuple[int, int, int] = (3, 3, 1)
+    band_window: float = 3.0
     device: str = "auto"
     progress: bool = True
     max_structures: int | None = None
+    init_model: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "split", tuple(float(x) for x in self.split))
+        object.__setattr__(self, "band_kmesh", tuple(int(x) for x in self.band_kmesh))
+        if len(self.band_kmesh) != 3 or min(self.band_kmesh) < 1 or self.band_weight < 0:
+            raise ValueError("band_kmesh must be three positive integers and band_weight >= 0")
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6 or min(self.split) < 0:
             raise ValueError(f"split must be three fractions summing to 1, got {self.split}")
         if self.schedule not in ("plateau", "cosine"):
@@ -175,7 +200,7 @@ def from_toml(path) -> tuple[ModelConfig, TrainConfig]:
         data = tomllib.load(f)
     model_cfg, train_cfg = config_from_dict(data, str(path))
     fix = {}
-    for key in ("dataset", "out_dir"):
+    for key in ("dataset", "out_dir", "init_model"):
         value = getattr(train_cfg, key)
         if value and not Path(value).is_absolute():
             fix[key] = str((path.parent / value).resolve())

@@ -19,6 +19,7 @@ import torch
 from interfaces.h5io import load as load_hs
 from interfaces.hsdata import HSData, parse_irreps
 
+from .bandloss import BandSpec, band_targets
 from .blocks import OutputLayout, spinor_to_channels
 from .graph import build_graph, reverse_rows, target_rows
 
@@ -70,8 +71,13 @@ def _labels(hs: HSData, layout: OutputLayout, species: list[str]):
     return pair, shell, pos
 
 
-def make_sample(hs: HSData, r_cut: float, layout: OutputLayout, species: list[str]) -> dict:
-    """Graph and gather indices of one structure (numpy/torch tensors, CPU)."""
+def make_sample(hs: HSData, r_cut: float, layout: OutputLayout, species: list[str],
+                bands: BandSpec | None = None) -> dict:
+    """Graph and gather indices of one structure (numpy/torch tensors, CPU).
+
+    With ``bands``, also the reference window states of the band loss
+    (:func:`ase_deeph.bandloss.band_targets`) under ``"bands"``.
+    """
     graph = build_graph(hs.atoms, r_cut)
     rows = target_rows(graph, hs)  # [n_edges_hs]
     pair, shell, pos = _labels(hs, layout, species)
@@ -91,6 +97,8 @@ def make_sample(hs: HSData, r_cut: float, layout: OutputLayout, species: list[st
     }
     if hs.s is not None:
         sample["s"] = torch.from_numpy(hs.s)
+    if bands is not None:
+        sample["bands"] = band_targets(hs, bands)
     return sample
 
 
@@ -142,7 +150,11 @@ def collate(samples: list[dict]) -> dict:
         "value_struct": torch.cat([torch.full((smp["h"].shape[1],), k, dtype=torch.long)
                                    for k, smp in enumerate(samples)]),
         "n_structures": len(samples),
+        "value_ptr": np.concatenate([[0], np.cumsum([smp["h"].shape[1] for smp in samples])])
+        .tolist(),
     }
+    if all("bands" in smp for smp in samples):
+        out["bands"] = [smp["bands"] for smp in samples]
     for key in ("value_pos", "pair_label", "shell_label"):
         out[key] = torch.cat([smp[key] for smp in samples])
     has_s = all("s" in smp for smp in samples)
@@ -165,12 +177,14 @@ class HSDataset(torch.utils.data.Dataset):
         Output layout of the model (full basis).
     species : list of str
         Element symbols of the model, in species-index order.
+    bands : BandSpec, optional
+        Also prepare the band-loss targets of every structure.
     """
 
     def __init__(self, path, names: list[str], r_cut: float, layout: OutputLayout,
-                 species: list[str]):
+                 species: list[str], bands: BandSpec | None = None):
         self.path, self.names, self.r_cut = Path(path), list(names), r_cut
-        self.layout, self.species = layout, species
+        self.layout, self.species, self.bands = layout, species, bands
         self._cache: dict[int, dict] = {}
 
     def __len__(self) -> int:
@@ -185,7 +199,8 @@ class HSDataset(torch.utils.data.Dataset):
         if k not in self._cache:
             hs = load_hs(self.path, self.names[k])
             try:
-                self._cache[k] = make_sample(hs, self.r_cut, self.layout, self.species)
+                self._cache[k] = make_sample(hs, self.r_cut, self.layout, self.species,
+                                             self.bands)
             except ValueError as exc:
                 raise ValueError(f"{self.path} structure {self.names[k]!r}: {exc}") from None
         return self._cache[k]

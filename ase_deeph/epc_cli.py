@@ -24,6 +24,7 @@ from .epc import (
     coupling,
     derivatives,
     eliashberg,
+    onsite_d_nao,
     onsite_d_pyscf,
     phonon_modes,
     phonopy_forces,
@@ -75,13 +76,26 @@ def _phonons(cfg: EPCConfig):
 
 
 def model_provider(path: str):
-    """HS provider from a trained model file (float64 inference; imports torch lazily)."""
-    from .checkpoint import load_model
-    from .predict import predict
+    """Return (provider, onsite_d) for a trained model file.
 
-    model, _ = load_model(path)
-    model = model.double()
-    return lambda atoms: predict(model, atoms, device="cpu")
+    The provider predicts H in float64 and attaches the exact S of the training basis
+    (:class:`ase_deeph.provider.ModelProvider`); ``onsite_d`` is the exact on-site
+    <d phi | phi> block when that basis can be evaluated (PySCF bases, embedded NAO
+    files) and None otherwise (a learned overlap: quasi-elastic form, reported).
+    """
+    from .provider import ModelProvider
+
+    prov = ModelProvider.from_any(path, device="cpu")
+    prov.model = prov.model.double()
+    source = prov.meta.get("overlap_source") or {}
+    onsite = None
+    if source.get("kind") == "pyscf":
+        onsite = onsite_d_pyscf(source["basis"])
+    elif source.get("kind") == "nao" and source.get("files"):
+        from interfaces.nao_overlap import bases_from_metadata
+
+        onsite = onsite_d_nao(bases_from_metadata(source))
+    return prov, onsite
 
 
 def _provider(cfg: EPCConfig):
@@ -96,7 +110,7 @@ def _provider(cfg: EPCConfig):
         prov = partial(run, basis=cfg.pyscf_basis, kmesh=cfg.pyscf_kmesh)
         onsite = onsite_d_pyscf(cfg.pyscf_basis)
     else:
-        prov, onsite = model_provider(cfg.provider), None
+        prov, onsite = model_provider(cfg.provider)
     if cfg.onsite_d == "none":
         onsite = None
     elif cfg.onsite_d != "auto":

@@ -130,9 +130,9 @@ class NodeMLP(nn.Module):
 class Interaction(nn.Module):
     """One message-passing layer with residual node updates."""
 
-    def __init__(self, spec: Spec, n_inv: int, hidden: int):
+    def __init__(self, spec: Spec, n_inv: int, hidden: int, norm: str = "global"):
         super().__init__()
-        self.norm, self.norm2 = RMSNorm(spec), RMSNorm(spec)
+        self.norm, self.norm2 = RMSNorm(spec, mode=norm), RMSNorm(spec, mode=norm)
         self.conv = EdgeConv(spec, spec, n_inv, hidden)
         self.lin_msg = GlobalLinear(spec, spec, bias=False)
         self.mlp = NodeMLP(spec, spec, spec)
@@ -188,7 +188,7 @@ class HamiltonianNet(nn.Module):
         self.embed_pair = nn.Embedding(n_s, n_e)
         n_inv = config.n_radial + 2 * n_e
         self.register_buffer("centers", torch.linspace(0, config.r_cut, config.n_radial))
-        self.layers = nn.ModuleList(Interaction(self.spec, n_inv, hid)
+        self.layers = nn.ModuleList(Interaction(self.spec, n_inv, hid, config.norm)
                                     for _ in range(config.n_layers))
         tc = config.two_centre
         self.h_head = Head(self.spec, OutputLayout(self.basis, spin), n_inv, hid, n_s, tc)

@@ -24,54 +24,14 @@ import torch
 import torch.distributed as dist
 
 from .config import ModelConfig, TrainConfig, from_toml
+from .bandloss import BandSpec, band_loss_terms
 from .dataset import SHELL_NAMES, HSDataset, collate, scan_dataset
+from .losses import batch_loss, gather_values, to_device
 from .model import HamiltonianNet
 from .predict import resolve_device, tune_cpu_allocator
 
 __all__ = ["train", "train_model", "train_from_toml", "split_names", "evaluate", "batch_loss",
            "init_statistics", "forward_batch", "to_device", "gather_values"]
-
-
-def gather_values(blocks: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Predicted values [n_spin, n_values] in the targets' flat order from rows of blocks."""
-    rows, n_spin = blocks.shape[0], blocks.shape[1]
-    flat = blocks.reshape(rows, n_spin, -1)
-    return flat[batch["value_rows"], :, batch["value_pos"]].T
-
-
-def batch_loss(out: dict, batch: dict, kind: str, scale: float = 1.0,
-               overlap_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean squared error (eV^2 / scale^2) and the H residual [n_spin, n_values] (eV).
-
-    ``kind == "gauge_mse"`` first removes, per structure k, the optimal energy shift
-    ``H -> H + mu_k S`` (the same mu_k for both spins; for spinors it enters c_0 only,
-    with weight sqrt 2): with channel weights g_c,
-    ``mu_k = -sum_c g_c <r_c, S>_k / (sum_c g_c^2 <S, S>_k)``, r = H_pred - H_dft, and
-    the residual becomes ``r_c + mu_k g_c S`` (Frobenius products over the structure's
-    stored values).
-    """
-    pred = gather_values(out["h"], batch)
-    resid = pred - batch["h"]  # [n_channels, n_values]
-    if kind == "gauge_mse":
-        if batch.get("s") is None:
-            raise ValueError("the gauge-invariant loss needs S in every structure")
-        s, k = batch["s"], batch["value_struct"]
-        g = torch.zeros(resid.shape[0], dtype=s.dtype, device=s.device)  # [n_channels]
-        if resid.shape[0] == 8:  # spinor channels: Re c_0 = (uu + dd) / sqrt 2
-            g[0] = math.sqrt(2.0)
-        else:
-            g[:] = 1.0
-        n_struct = int(batch["n_structures"])
-        ss = torch.zeros(n_struct, dtype=s.dtype, device=s.device).index_add_(0, k, s * s)
-        rs = torch.zeros(n_struct, dtype=s.dtype, device=s.device)
-        rs.index_add_(0, k, (g[:, None] * resid * s).sum(dim=0))
-        mu = -rs / (ss * (g * g).sum()).clamp(min=1e-30)  # [n_struct]
-        resid = resid + g[:, None] * (mu[k] * s)[None, :]
-    loss = (resid / scale).pow(2).mean()
-    if "s" in out and batch.get("s") is not None:
-        s_res = gather_values(out["s"], batch)[0] - batch["s"]
-        loss = loss + overlap_weight * s_res.pow(2).mean()
-    return loss, resid
 
 
 def split_names(names: list[str], fractions, seed: int) -> tuple[list[str], ...]:
@@ -85,18 +45,6 @@ def split_names(names: list[str], fractions, seed: int) -> tuple[list[str], ...]
     return pick[:n_train], pick[n_train:n_train + n_val], pick[n_train + n_val:]
 
 
-def to_device(batch: dict, device: torch.device, dtype: torch.dtype) -> dict:
-    """Move a collated batch to ``device``; floating tensors to ``dtype``."""
-    out = {}
-    for k, v in batch.items():
-        if isinstance(v, torch.Tensor):
-            v = v.to(device)
-            if v.is_floating_point():
-                v = v.to(dtype)
-        out[k] = v
-    return out
-
-
 def forward_batch(model, batch: dict) -> dict:
     """Run the model (or its DDP wrapper) on a collated batch; returns its block dict."""
     core = model.module if hasattr(model, "module") else model
@@ -105,18 +53,29 @@ def forward_batch(model, batch: dict) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str]) -> dict:
-    """Loss and MAE (meV) overall, per element pair and per shell pair on a dataset."""
+def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str],
+             band_weight: float = 0.0) -> dict:
+    """Loss and MAE (meV) overall, per element pair and per shell pair on a dataset.
+
+    With band targets in the samples, also ``band_mae_meV`` (mean first-order band error
+    |M_nn| of the window states, :mod:`ase_deeph.bandloss`) and ``band_rms_meV``; the
+    ``loss`` then includes ``band_weight`` times the band term.
+    """
     if len(dataset) == 0:
         return {}
     model.eval()
     n_sp = len(species)
     err_sum: dict[str, dict] = {"pair": {}, "shell": {}}
     tot_loss = tot_abs = n_val = 0.0
+    band = [0.0, 0.0, 0]  # sum |M|^2, sum |M_nn|, window states
     for k in range(len(dataset)):
         batch = to_device(collate([dataset[k]]), device, dtype)
         out = forward_batch(model, batch)
         loss, resid = batch_loss(out, batch, loss_kind, scale=1.0)
+        if batch.get("bands"):
+            sq, ab, cnt = band_loss_terms(resid, batch["value_ptr"], batch["bands"],
+                                          gauge=loss_kind == "gauge_mse")
+            band = [band[0] + float(sq), band[1] + float(ab), band[2] + cnt]
         tot_loss += float(loss) * resid.shape[1]
         err = resid.abs().mean(dim=0) * 1000.0  # [n_values] meV
         tot_abs += float(err.sum())
@@ -130,13 +89,17 @@ def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str]) 
     model.train()
     pair_name = {a * n_sp + b: f"{species[a]}-{species[b]}"
                  for a in range(n_sp) for b in range(n_sp)}
-    return {
-        "loss": tot_loss / n_val,
+    result = {
+        "loss": tot_loss / n_val + band_weight * band[0] / max(band[2], 1),
         "mae_meV": tot_abs / n_val,
         "mae_pair_meV": {pair_name[u]: s / n for u, (s, n) in sorted(err_sum["pair"].items())},
         "mae_shell_meV": {SHELL_NAMES[u // 10] + SHELL_NAMES[u % 10]: s / n
                           for u, (s, n) in sorted(err_sum["shell"].items())},
     }
+    if band[2]:
+        result["band_mae_meV"] = 1000.0 * band[1] / band[2]
+        result["band_rms_meV"] = 1000.0 * math.sqrt(band[0] / band[2])
+    return result
 
 
 @torch.no_grad()
@@ -251,11 +214,21 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     if resume and (out / "state.pt").exists():
         state = torch.load(out / "state.pt", weights_only=True)
         model_cfg = ModelConfig(**json.loads(state["model_config"]))
+    init = None
+    if state is None and train_cfg.init_model:
+        from .checkpoint import load_model
+
+        init, _ = load_model(train_cfg.init_model, basis=basis)
+        model_cfg = init.config
     torch.manual_seed(train_cfg.seed)
     probe = HamiltonianNet(model_cfg, basis, spin)
-    sets = [HSDataset(train_cfg.dataset, sp, model_cfg.r_cut, probe.h_head.layout, probe.species)
-            for sp in splits]
-    if state is None:
+    bands = (BandSpec(train_cfg.band_kmesh, train_cfg.band_window)
+             if train_cfg.band_weight > 0 else None)
+    sets = [HSDataset(train_cfg.dataset, sp, model_cfg.r_cut, probe.h_head.layout, probe.species,
+                      bands) for sp in splits]
+    if init is not None:
+        model = init.train()
+    elif state is None:
         n_e = sum(sets[0][k]["edge_index"].shape[1] for k in range(len(sets[0])))
         n_a = sum(sets[0][k]["numbers"].shape[0] for k in range(len(sets[0])))
         model_cfg = dataclasses.replace(model_cfg, avg_neighbors=max(n_e / max(n_a, 1), 1.0))
@@ -357,7 +330,7 @@ def train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=Non
         train_loss = _run_epoch(net, model, opt, sets[0], train_cfg, epoch, rank, world,
                                 device, dtype)
         val = evaluate(model, sets[1] if len(sets[1]) else sets[0], device, dtype,
-                       train_cfg.loss, model.species)
+                       train_cfg.loss, model.species, train_cfg.band_weight)
         score = val["loss"]
         if train_cfg.schedule == "plateau":
             sched.step(score)
@@ -405,7 +378,7 @@ def _run_epoch(net, model, opt, dataset, cfg: TrainConfig, epoch: int, rank: int
     for idx in batches:
         batch = to_device(collate([dataset[k] for k in idx]), device, dtype)
         loss, _ = batch_loss(forward_batch(net, batch), batch, cfg.loss, scale,
-                             cfg.overlap_weight)
+                             cfg.overlap_weight, cfg.band_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

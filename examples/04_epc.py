@@ -48,7 +48,7 @@ def provider_of(name: str):
         from interfaces.pyscf import run
 
         return partial(run, basis="gth-szv", kmesh=(1, 1, 1)), epc.onsite_d_pyscf("gth-szv")
-    return model_provider(name), None
+    return model_provider(name)
 
 
 def main() -> None:

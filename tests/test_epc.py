@@ -495,3 +495,24 @@ def test_run_epc_workflow(si, si_phonopy):
     assert res.derivatives.onsite_d == "missing"
     assert res.coupling.g.shape == (1, 1, 6, 3, 3) and res.coupling.form == "quasi-elastic"
     assert res.eliashberg.q_mesh == (2, 2, 2) and res.eliashberg.lam > 0
+
+
+def test_box_per_axis_for_a_layer():
+    """A layer whose vacuum axis exceeds twice the H range needs no box along it."""
+    from ase.build import graphene
+
+    from ase_deeph.epc.coupling import bloch_pair_sum
+
+    layer = graphene(a=2.46, vacuum=6.0)
+    layer.pbc = True
+    flat = epc.derivatives(toy_hs, layer, n_box=(1, 1, 0))
+    full = epc.derivatives(toy_hs, layer, n_box=1)
+    assert flat.n_box == (1, 1, 0) and full.n_box == (1, 1, 1)
+    k, q = np.array([[0.1, 0.2, 0.0]]), np.array([0.3, -0.1, 0.0])
+    for name in ("dh", "ds", "d"):
+        a = bloch_pair_sum(flat.cell_pairs, getattr(flat, name), k, q)
+        b = bloch_pair_sum(full.cell_pairs, getattr(full, name), k, q)
+        np.testing.assert_allclose(a, b, atol=1e-10)
+        assert np.abs(a).max() > 1e-2
+    with pytest.raises(ValueError, match="n_box"):
+        epc.derivatives(toy_hs, layer, n_box=(1, -1, 0))

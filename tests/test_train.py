@@ -286,3 +286,16 @@ def test_batched_forward_equals_single():
     single = torch.cat([gather_values(forward_batch(model, b)["h"], b) for b in
                         (to_device(collate([s]), cpu, torch.float64) for s in samples)], dim=1)
     torch.testing.assert_close(joint, single, rtol=0, atol=1e-12)
+
+
+def test_init_model_fine_tunes_from_weights(dataset, tmp_path):
+    first = train(MODEL, _cfg(dataset, tmp_path / "a", epochs=2))
+    other = ModelConfig(r_cut=3.3, channels=4, pseudo_channels=2, n_layers=1, radial_hidden=8)
+    tuned = train(other, _cfg(dataset, tmp_path / "b", epochs=1, lr=1e-12,
+                              init_model=str(first)))
+    a, _ = load_model(first)
+    b, _ = load_model(tuned)
+    assert b.config == a.config  # the settings come from the initial model, not `other`
+    atoms = molecule("C2H4")
+    ha, hb = predict(a, atoms, device="cpu").h, predict(b, atoms, device="cpu").h
+    assert np.max(np.abs(ha - hb)) < 1e-6 and np.max(np.abs(ha)) > 1e-2

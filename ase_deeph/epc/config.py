@@ -67,7 +67,7 @@ class EPCConfig:
     pyscf_basis: str = "gth-dzvp-compact"
     pyscf_kmesh: tuple[int, int, int] | None = None
     onsite_d: str = "auto"
-    n_box: int = 1
+    n_box: int | tuple[int, int, int] = 1
     delta: float = 0.01
     scheme: str = "central"
     form: str | None = None

@@ -58,8 +58,11 @@ class EPCDerivatives:
         Displacement step, Angstrom.
     scheme : {"central", "forward"}
         Finite-difference scheme (central: error O(delta^2); forward: O(delta), documented only).
-    n_box : int
-        N of the (2N+1)^3 box.
+    n_box : tuple of int
+        N per axis of the (2N+1)-cell box.
+    ill_threshold : float
+        S(k) eigenvalues below this are projected out when bands are solved (the
+        provider's own threshold, e.g. 1e-2 for model predictions).
     """
 
     atoms: Atoms
@@ -71,7 +74,8 @@ class EPCDerivatives:
     onsite_d: str
     delta: float
     scheme: str
-    n_box: int
+    n_box: tuple[int, int, int]
+    ill_threshold: float = 1e-6
 
     @property
     def n_orb(self) -> int:
@@ -80,23 +84,32 @@ class EPCDerivatives:
 
 
 # ----------------------------------------------------------------------------- supercell
-def supercell_map(atoms: Atoms, n_box: int) -> tuple[Atoms, np.ndarray, np.ndarray]:
-    """(2N+1)^3 supercell; return (supercell, kappa of each atom, cell R in [-N, N]^3)."""
-    m = 2 * n_box + 1
-    rng = np.arange(-n_box, n_box + 1)
-    cells = np.stack(np.meshgrid(rng, rng, rng, indexing="ij"), -1).reshape(-1, 3)  # [m^3, 3]
+def box_size(n_box) -> np.ndarray:
+    """N per axis, int64 [3], from an int (the same along a, b, c) or three ints."""
+    n = np.broadcast_to(np.asarray(n_box, dtype=np.int64), (3,)).copy()
+    if np.any(n < 0):
+        raise ValueError(f"n_box must be >= 0 along every axis, got {n_box!r}")
+    return n
+
+
+def supercell_map(atoms: Atoms, n_box) -> tuple[Atoms, np.ndarray, np.ndarray]:
+    """(2N+1) cells per axis; return (supercell, kappa of each atom, cell R in [-N, N])."""
+    n = box_size(n_box)
+    m = 2 * n + 1  # [3]
+    rngs = [np.arange(-x, x + 1) for x in n]
+    cells = np.stack(np.meshgrid(*rngs, indexing="ij"), -1).reshape(-1, 3)  # [prod(m), 3]
     n_uc = len(atoms)
     kappa = np.tile(np.arange(n_uc), len(cells))
     cell_of = np.repeat(cells, n_uc, axis=0)  # [n_sc, 3]
     pos = atoms.positions[kappa] + cell_of @ np.asarray(atoms.cell)
-    sc = Atoms(numbers=atoms.numbers[kappa], positions=pos, cell=m * np.asarray(atoms.cell),
-               pbc=True)
+    sc = Atoms(numbers=atoms.numbers[kappa], positions=pos,
+               cell=m[:, None] * np.asarray(atoms.cell), pbc=True)
     return sc, kappa, cell_of
 
 
-def _image_weights(atoms: Atoms, n_box: int, a, ra, b, rb, x0: np.ndarray):
+def _image_weights(atoms: Atoms, n_box, a, ra, b, rb, x0: np.ndarray):
     """Image shifts L (in supercell vectors) closest to x0 and their weights, per block."""
-    m = 2 * n_box + 1
+    m = 2 * box_size(n_box) + 1  # [3]
     cell = np.asarray(atoms.cell)
     shifts = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
     xa = atoms.positions[a] + ra @ cell  # [n, 3]
@@ -151,7 +164,7 @@ def _displaced(sc: Atoms, index: int, alpha: int, step: float) -> Atoms:
 def _to_primitive(keys: np.ndarray, geometry: tuple):
     """Weighted images of supercell blocks: (record row, pair6 [m, 6], a, b, weight)."""
     atoms, n_box, kappa, cell_of, x0 = geometry
-    m = 2 * n_box + 1
+    m = 2 * box_size(n_box) + 1  # [3]
     i, j, s = keys[:, 0], keys[:, 1], keys[:, 2:]
     a, b = kappa[i], kappa[j]
     ra, rb = cell_of[i], cell_of[j] + m * s
@@ -202,9 +215,9 @@ def _assemble(records: dict, hs0: HSData, onsite: OnsiteD | None):
     return pairs.reshape(-1, 2, 3).astype(np.int64), dh, ds, d
 
 
-def derivatives(provider: Provider, atoms: Atoms, n_box: int = 1, delta: float = 0.01,
+def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
                 scheme: str = "central", onsite_d: OnsiteD | None = None,
-                prune: float = 1e-10) -> EPCDerivatives:
+                prune: float = 1e-10, ill_threshold: float | None = None) -> EPCDerivatives:
     """Finite-difference dH, dS and D of every primitive atom (``epc.md`` section 3.2).
 
     Parameters
@@ -214,8 +227,10 @@ def derivatives(provider: Provider, atoms: Atoms, n_box: int = 1, delta: float =
         ``6 N_uc`` (central) or ``3 N_uc + 1`` (forward) times on the supercell.
     atoms : ase.Atoms
         Primitive cell, periodic in 3-D.
-    n_box : int
-        Box (2 n_box + 1)^3; it must contain the H range around the displaced atom.
+    n_box : int or tuple of int
+        Box of 2 n_box + 1 cells per axis (one int for all three, or three ints, e.g.
+        ``(2, 2, 0)`` for a layer whose vacuum axis is already longer than twice the
+        H range); it must contain the H range around the displaced atom.
     delta : float
         Displacement in Angstrom (0.005-0.01 recommended; float64 providers only).
     scheme : {"central", "forward"}
@@ -225,6 +240,9 @@ def derivatives(provider: Provider, atoms: Atoms, n_box: int = 1, delta: float =
         (e.g. :func:`onsite_d_pyscf`); None marks the result ``onsite_d="missing"``.
     prune : float
         Drop supercell blocks whose derivatives are all below this (eV/Angstrom, 1/Angstrom).
+    ill_threshold : float, optional
+        S projection threshold of the band solves; default ``provider.ill_threshold`` when
+        the provider has one (:class:`ase_deeph.provider.ModelProvider`), else 1e-6.
 
     Returns
     -------
@@ -232,9 +250,10 @@ def derivatives(provider: Provider, atoms: Atoms, n_box: int = 1, delta: float =
     """
     if scheme not in ("central", "forward"):
         raise ValueError(f"scheme must be 'central' or 'forward', got {scheme!r}")
-    if n_box < 1 or not np.all(atoms.pbc):
-        raise ValueError("derivatives need a 3-D periodic cell and n_box >= 1 (a box of "
-                         "(2 n_box + 1)^3 cells)")
+    box = box_size(n_box)
+    if not np.any(box) or not np.all(atoms.pbc):
+        raise ValueError("derivatives need a 3-D periodic cell and n_box >= 1 along some "
+                         "axis (a box of 2 n_box + 1 cells per axis)")
     hs0 = provider(atoms)
     if hs0.spin != "none" or hs0.h is None or hs0.s is None:
         raise ValueError("the EPC provider must return spinless ('none') H and S")
@@ -254,7 +273,10 @@ def derivatives(provider: Provider, atoms: Atoms, n_box: int = 1, delta: float =
     pairs, dh, ds, d = _assemble(records, hs0, onsite_d)
     return EPCDerivatives(atoms=atoms.copy(), hs0=hs0, cell_pairs=pairs, dh=dh, ds=ds, d=d,
                           onsite_d="missing" if onsite_d is None else "provided",
-                          delta=float(delta), scheme=scheme, n_box=int(n_box))
+                          delta=float(delta), scheme=scheme,
+                          n_box=tuple(int(x) for x in box),
+                          ill_threshold=float(ill_threshold if ill_threshold is not None
+                                              else getattr(provider, "ill_threshold", 1e-6)))
 
 
 def block_decay(derivs: EPCDerivatives) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ __all__ = [
     "SparseBloch",
     "bloch_matrices",
     "bloch_sparse",
+    "dense_positions",
     "matrix_dimension",
     "phases",
 ]
@@ -121,6 +122,11 @@ def _layout(hs: HSData, spinor: bool, sparse: bool) -> _Layout:
     if key not in per_hs:
         per_hs[key] = _build_sparse(hs, spinor) if sparse else _build_dense(hs, spinor)
     return per_hs[key]
+
+
+def dense_positions(hs: HSData) -> np.ndarray:
+    """Position ``row * n + col`` in the dense spinless H(k) of every flat value, [n_values]."""
+    return _layout(hs, False, sparse=False).lin
 
 
 def _csr_frame(hs: HSData, f: int):

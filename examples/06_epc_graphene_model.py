@@ -1,0 +1,106 @@
+"""Electron-phonon coupling of graphene from the shipped model, against DFPT (Piscanec 2004).
+
+H from the default model (trained on PySCF bilayer graphene; float64 inference), S and the
+exact on-site D = <d phi | phi> from the same gth-dzvp basis (PySCF integrals); phonons from
+ASE's Tersoff calculator with Tersoff's carbon parameters (PRB 39, 5566 (1989)) through
+phonopy (6x6x1 supercell). Finite differences in a 7x7x1 box (``n_box=(3, 3, 0)``: the 18 A
+vacuum axis exceeds twice the 8 A range of H), u = 0.01 A, central differences.
+
+Computed: g at the Dirac point k = K for q = Gamma and q = K (K -> K'), all modes, and along
+the path Gamma-M-K-Gamma (|g| per mode, rms over the two pi bands at K; plot ``g_path.png``).
+
+Comparison: Piscanec et al., PRL 93, 185503 (2004) (DFT-PBE, graphene) report
+<D^2_Gamma>_F = 45.60 (eV/A)^2 (E2g) and <D^2_K>_F = 92.05 (eV/A)^2 (A1'), i.e. a ratio of
+2.02, with <g^2> = <D^2> hbar / (2 M omega). Here D^2_nu = |g_nu|^2 2 M omega_nu / hbar is
+independent of the phonon frequency, and the E2g / A1' eigenvectors are fixed by symmetry,
+so the Tersoff frequencies do not enter D^2; we average |D|^2 over the (mode, pi band,
+pi band) triples of the coupled modes (8 at Gamma: two E2g modes, 4 at K: the A1' mode),
+the normalisation we read in that paper. Run::
+
+    python examples/06_epc_graphene_model.py [-o epc_graphene] [--model default]
+
+The default model never saw a monolayer (bilayers only), so this is a transfer test too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import graphene
+
+from ase_deeph import epc
+from ase_deeph.epc_cli import model_provider, plot_lines
+from ase_deeph.provider import default_model_path
+
+PISCANEC = {"D2_Gamma_eV2_per_A2": 45.60, "D2_K_eV2_per_A2": 92.05}
+
+
+def tersoff_carbon():
+    """ASE Tersoff calculator with Tersoff's carbon parameters (PRB 39, 5566 (1989))."""
+    from ase.calculators.tersoff import Tersoff, TersoffParameters
+
+    p = TersoffParameters(m=3.0, gamma=1.0, lambda3=0.0, c=38049.0, d=4.3484, h=-0.57058,
+                          n=0.72751, beta=1.5724e-7, lambda2=2.2119, B=346.74, R=1.95, D=0.15,
+                          lambda1=3.4879, A=1393.6)
+    return Tersoff({("C", "C", "C"): p})
+
+
+def d_squared(res, mass: float) -> np.ndarray:
+    """|D|^2 in (eV/A)^2 per (q, mode, m, n) at the first k from g (meV) and omega (meV)."""
+    omega = res.modes.energies_mev  # [nq, n_modes]
+    g2 = np.abs(res.g[:, 0]) ** 2  # [nq, n_modes, nb, nb] meV^2
+    hbar2_2m = epc.HBAR2_2AMU / mass  # meV A^2
+    return g2 * (omega / hbar2_2m)[:, :, None, None] * 1e-6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", default="epc_graphene")
+    parser.add_argument("--model", default=str(default_model_path()))
+    parser.add_argument("--npoints", type=int, default=60)
+    args = parser.parse_args()
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+
+    atoms = graphene(a=2.46, vacuum=9.0)  # c = 18 A, as the training cells
+    atoms.pbc = True
+    t0 = time.perf_counter()
+    ph = epc.phonopy_forces(epc.phonopy_from_atoms(atoms, np.diag([6, 6, 1])), tersoff_carbon)
+    t_ph = time.perf_counter() - t0
+    provider, onsite = model_provider(args.model)
+    t0 = time.perf_counter()
+    derivs = epc.derivatives(provider, atoms, n_box=(3, 3, 0), delta=0.01, onsite_d=onsite)
+    t_fd = time.perf_counter() - t0
+    k_dirac = atoms.cell.bandpath().special_points["K"]
+    pi = [3, 4]  # 8 valence electrons: bands 3 and 4 meet at K
+    modes = epc.phonon_modes(ph, [[0.0, 0.0, 0.0], k_dirac], atoms)
+    res = epc.coupling(derivs, modes, [k_dirac], bands=pi)
+    d2 = d_squared(res, float(atoms.get_masses()[0]))  # [2, 6, 2, 2]
+    per_mode = d2.sum(axis=(-1, -2))  # [2, 6]
+    d2_gamma, d2_k = per_mode[0].sum() / 8.0, per_mode[1].sum() / 4.0
+    summary = {
+        "phonons_s": t_ph, "finite_differences_s": t_fd, "form": res.form,
+        "sum_rule_max": epc.sum_rule_error(derivs),
+        "dirac_point_eV": res.e_k[0].tolist(),
+        "omega_Gamma_meV": modes.energies_mev[0].tolist(),
+        "omega_K_meV": modes.energies_mev[1].tolist(),
+        "D2_per_mode_Gamma": per_mode[0].tolist(), "D2_per_mode_K": per_mode[1].tolist(),
+        "D2_Gamma_eV2_per_A2": float(d2_gamma), "D2_K_eV2_per_A2": float(d2_k),
+        "ratio_K_over_Gamma": float(d2_k / d2_gamma), "piscanec_2004": PISCANEC,
+    }
+    path = atoms.cell.bandpath("GMKG", npoints=args.npoints)
+    along = epc.coupling(derivs, epc.phonon_modes(ph, path.kpts, atoms), [k_dirac], bands=pi)
+    g_mode = np.sqrt(np.mean(along.g_avg[:, 0] ** 2, axis=(-1, -2)))  # [nq, 6] meV
+    x, xt, labels = path.get_linear_kpoint_axis()
+    plot_lines(out / "g_path.png", x, g_mode, "q", "|g| (meV), k = K, pi bands",
+               (xt, [r"$\Gamma$" if s == "G" else s for s in labels]))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
