@@ -65,7 +65,7 @@ def _fermi(hs: HSData, energies: np.ndarray) -> float:
 
 
 def band_targets(hs: HSData, spec: BandSpec) -> dict:
-    """Reference window states of one structure (CPU tensors).
+    """Return the reference window states of one structure (CPU tensors).
 
     Returns
     -------
@@ -77,7 +77,8 @@ def band_targets(hs: HSData, spec: BandSpec) -> dict:
         dimension; ``kpts`` [nk, 3].
     """
     if hs.spin == "spinor":
-        raise ValueError("the band loss does not support spinor data (spin 'none' or 'collinear' only)")
+        raise ValueError("the band loss does not support spinor data (spin 'none' or "
+                         "'collinear' only)")
     if hs.s is None:
         raise ValueError("the band loss needs S in every structure")
     kpts = mesh_points(spec.kmesh, gamma_centered=True)  # [nk, 3]

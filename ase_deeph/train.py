@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import ModelConfig, TrainConfig, from_toml
 from .bandloss import BandSpec, band_loss_terms
+from .config import ModelConfig, TrainConfig, from_toml
 from .dataset import SHELL_NAMES, HSDataset, collate, scan_dataset
 from .losses import batch_loss, gather_values, to_device
 from .model import HamiltonianNet
