@@ -1,0 +1,75 @@
+"""Transfer test: a model trained on 8-atom Si cells against PySCF on a 4x larger cell.
+
+Builds a 32-atom cell (2x2x1 repeat of the cubic cell, rattled and strained as in the
+training config ``ase_deeph/configs/si_bulk.toml`` but with a seed the training never used),
+runs PySCF with the same DFT settings (k-mesh scaled to the cell; cached in ``--reference``),
+predicts H with the model and S from the basis, and compares the gauge-aligned block MAE of H
+and the band energies within 2 eV of E_F on a k-mesh (Fermi levels aligned)::
+
+    python benchmarks/si_transfer.py MODEL.safetensors [--reference si32_pyscf.h5]
+
+The PySCF run takes a few minutes on 2 cores; later runs reuse the reference file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from evaluate_model import gauge_mae_meV  # benchmarks/ is on sys.path when run as a script
+
+import interfaces
+from ase_deeph import solvers
+from ase_deeph.demo import compare_bands
+from ase_deeph.generate import build_structure
+from ase_deeph.generate_configs import GenerateConfig
+from ase_deeph.provider import ModelProvider
+from interfaces import pyscf
+
+
+def reference(path: Path, repeat, seed: int) -> tuple[interfaces.HSData, float]:
+    """PySCF H/S of the transfer cell (computed once, then read from ``path``)."""
+    if path.exists():
+        return interfaces.load(path), float("nan")
+    cfg = GenerateConfig.from_toml(Path(__file__).parents[1] / "ase_deeph/configs/si_bulk.toml")
+    cfg = dataclasses.replace(cfg, seed=seed,
+                              system=dataclasses.replace(cfg.system, supercell=tuple(repeat)))
+    atoms, _ = build_structure(cfg, 0)
+    kmesh = [max(1, k // r) for k, r in zip(cfg.dft.kmesh, repeat, strict=True)]
+    t0 = time.perf_counter()
+    hs = pyscf.run(atoms, **(cfg.dft.run_kwargs() | {"kmesh": kmesh}))
+    seconds = time.perf_counter() - t0
+    hs.save(path)
+    return hs, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--reference", default="si32_pyscf.h5")
+    parser.add_argument("--repeat", type=int, nargs=3, default=(2, 2, 1))
+    parser.add_argument("--seed", type=int, default=777)
+    parser.add_argument("--kmesh", type=int, nargs=3, default=(2, 2, 4))
+    args = parser.parse_args()
+    ref, seconds = reference(Path(args.reference), args.repeat, args.seed)
+    provider = ModelProvider.from_any(args.model, device="cpu")
+    t0 = time.perf_counter()
+    pred = provider(ref.atoms)
+    t_pred = time.perf_counter() - t0
+    mesh = solvers.kmesh(ref.atoms, args.kmesh)
+    e_ref = solvers.eigenvalues(ref, mesh.kpts)
+    e_pred = solvers.eigenvalues(pred, mesh.kpts, ill_threshold=provider.ill_threshold)
+    ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights).fermi_level
+    ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights).fermi_level
+    print(json.dumps({
+        "n_atoms": len(ref.atoms), "reference_seconds": seconds, "predict_seconds": t_pred,
+        "h_mae_meV": gauge_mae_meV(pred, ref),
+        "bands_vs_pyscf": compare_bands(e_pred[0], e_ref[0], ef_pred, ef_ref),
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
