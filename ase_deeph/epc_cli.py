@@ -198,6 +198,7 @@ def run_epc_config(config_path, out_dir) -> dict:
     t0 = time.perf_counter()
     atoms, ph, prov, onsite = build_inputs(cfg)
     derivs = derivatives(prov, atoms, n_box=cfg.n_box, delta=cfg.delta, scheme=cfg.scheme,
+                         symmetry=cfg.symmetry,
                          onsite_d=onsite)
     arrays = {"derivatives/cell_pairs": derivs.cell_pairs}
     summary = {"config": str(config_path), "provider": cfg.provider, "onsite_d": derivs.onsite_d,

@@ -299,3 +299,14 @@ def test_init_model_fine_tunes_from_weights(dataset, tmp_path):
     atoms = molecule("C2H4")
     ha, hb = predict(a, atoms, device="cpu").h, predict(b, atoms, device="cpu").h
     assert np.max(np.abs(ha - hb)) < 1e-6 and np.max(np.abs(ha)) > 1e-2
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in
+                                        (Path(__file__).parents[1] / "ase_deeph" / "configs")
+                                        .glob("train_*.toml")))
+def test_shipped_train_configs_parse(name):
+    path = Path(__file__).parents[1] / "ase_deeph" / "configs" / name
+    model_cfg, train_cfg = from_toml(path)
+    assert Path(train_cfg.dataset).is_absolute() and train_cfg.epochs > 0
+    if train_cfg.init_model:  # fine-tuning stage: relative to the config's folder too
+        assert Path(train_cfg.init_model).is_absolute()

@@ -3,6 +3,7 @@
 numpy/scipy/phonopy only (no torch). See ``shared/design/epc.md``:
 
 * :mod:`.derivatives` -- dH, dS, D = <d phi | phi> in real space from any HSData provider;
+* :mod:`.symmetry` -- space-group reduction of the displacements (rotated blocks);
 * :mod:`.phonons` -- phonopy glue (explicit primitive cell, ``run_qpoints``, units);
 * :mod:`.coupling` -- g_mn,nu(k, q) by eq. (3) + (5), degeneracy averaging;
 * :mod:`.eliashberg` -- lambda_q,nu, alpha^2F, lambda, omega_log, T_c, linewidths;
@@ -43,6 +44,7 @@ from .phonons import (
     tersoff_si,
     zero_point_lengths,
 )
+from .symmetry import DisplacementSymmetry, displacement_symmetry
 from .workflow import EPCResult, run_epc
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "HBAR2_2AMU",
     "THZ_TO_MEV",
     "CouplingResult",
+    "DisplacementSymmetry",
     "EPCDerivatives",
     "EPCResult",
     "EliashbergResult",
@@ -61,6 +64,7 @@ __all__ = [
     "coupling",
     "degeneracy_average",
     "derivatives",
+    "displacement_symmetry",
     "eliashberg",
     "eliashberg_gaussian",
     "matrix_element",

@@ -16,8 +16,9 @@ Example::
     onsite_d = "auto"        # "auto" (PySCF: exact on-site D; else missing), or "none"
 
     [fd]
-    n_box = 1
+    n_box = 1                # or [N_a, N_b, N_c], e.g. [3, 3, 0] for a layer
     delta = 0.01
+    symmetry = true          # displace symmetry-inequivalent atoms only, rotate the rest
 
     [coupling]
     kpoints = [[0.0, 0.0, 0.0]]
@@ -68,6 +69,7 @@ class EPCConfig:
     pyscf_kmesh: tuple[int, int, int] | None = None
     onsite_d: str = "auto"
     n_box: int | tuple[int, int, int] = 1
+    symmetry: bool = True
     delta: float = 0.01
     scheme: str = "central"
     form: str | None = None
@@ -91,7 +93,7 @@ _KEYS = {
                 "displacement": "displacement"},
     "hs": {"provider": "provider", "seed": "toy_seed", "basis": "pyscf_basis",
            "kmesh": "pyscf_kmesh", "onsite_d": "onsite_d"},
-    "fd": {"n_box": "n_box", "delta": "delta", "scheme": "scheme"},
+    "fd": {"n_box": "n_box", "delta": "delta", "scheme": "scheme", "symmetry": "symmetry"},
     "coupling": {"kpoints": "kpoints", "qpath": "qpath", "npoints": "npoints", "bands": "bands",
                  "form": "form"},
     "eliashberg": {"k_mesh": "k_mesh", "q_mesh": "q_mesh", "sigma_el": "sigma_el",

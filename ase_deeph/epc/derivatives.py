@@ -7,7 +7,9 @@ Each supercell block (I, J, S) is mapped to the primitive-cell pair (a, R_m; b, 
 periodic images the one closest to the displaced atom (sum of both end distances) is kept,
 equidistant images share the block with weight 1/multiplicity (both (a, b) and (b, a) pick
 the same image, so the stored derivative stays Hermitian). Only blocks present in both
-geometries are differenced (a block crossing a hard cutoff has no derivative).
+geometries are differenced (a block crossing a hard cutoff has no derivative). With
+``symmetry=True`` only one atom per space-group orbit is displaced and the others follow by
+rotating its blocks (:mod:`ase_deeph.epc.symmetry`).
 
 D^{kappa alpha} holds the rows of dS on the displaced atom (off-site D) plus the on-site block
 ``<d phi_mu / d u | phi_nu>`` from a basis provider (``onsite_d(symbol) -> (3, n, n)``). Without
@@ -24,6 +26,8 @@ import numpy as np
 from ase import Atoms
 
 from interfaces.hsdata import HSData
+
+from .symmetry import complete_records, displacement_symmetry
 
 __all__ = ["EPCDerivatives", "derivatives", "supercell_map", "onsite_d_pyscf", "onsite_d_nao",
            "sum_rule_error", "block_decay"]
@@ -63,6 +67,8 @@ class EPCDerivatives:
     ill_threshold : float
         S(k) eigenvalues below this are projected out when bands are solved (the
         provider's own threshold, e.g. 1e-2 for model predictions).
+    n_provider_calls : int
+        Provider calls made (primitive cell included); fewer with ``symmetry=True``.
     """
 
     atoms: Atoms
@@ -76,6 +82,7 @@ class EPCDerivatives:
     scheme: str
     n_box: tuple[int, int, int]
     ill_threshold: float = 1e-6
+    n_provider_calls: int = 0
 
     @property
     def n_orb(self) -> int:
@@ -215,16 +222,37 @@ def _assemble(records: dict, hs0: HSData, onsite: OnsiteD | None):
     return pairs.reshape(-1, 2, 3).astype(np.int64), dh, ds, d
 
 
+def _displacement_records(provider: Provider, atoms: Atoms, n_box, delta: float, scheme: str,
+                          displaced, prune: float) -> dict:
+    """Displace the ``displaced`` atoms; return ``{(kappa, alpha): records}`` (:func:`_records`)."""
+    sc, kappa, cell_of = supercell_map(atoms, n_box)
+    base = provider(sc) if scheme == "forward" else None
+    records = {}
+    for kap in displaced:
+        index = int(np.flatnonzero((kappa == kap) & ~cell_of.any(axis=1))[0])
+        geometry = (atoms, n_box, kappa, cell_of, sc.positions[index])
+        for alpha in range(3):
+            plus = provider(_displaced(sc, index, alpha, delta))
+            if base is None:
+                ref, scale = provider(_displaced(sc, index, alpha, -delta)), 2.0 * delta
+            else:
+                ref, scale = base, delta
+            records[kap, alpha] = _records(plus, ref, scale, geometry, prune)
+    return records
+
+
 def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
                 scheme: str = "central", onsite_d: OnsiteD | None = None,
-                prune: float = 1e-10, ill_threshold: float | None = None) -> EPCDerivatives:
+                prune: float = 1e-10, ill_threshold: float | None = None,
+                symmetry: bool = True, symprec: float = 1e-5) -> EPCDerivatives:
     """Finite-difference dH, dS and D of every primitive atom (``epc.md`` section 3.2).
 
     Parameters
     ----------
     provider : callable
         ``provider(atoms) -> HSData`` with H (spin "none") and S; called once on ``atoms`` and
-        ``6 N_uc`` (central) or ``3 N_uc + 1`` (forward) times on the supercell.
+        ``6 N_uc`` (central) or ``3 N_uc + 1`` (forward) times on the supercell (N_uc: the
+        number of displaced atoms, one per symmetry orbit with ``symmetry=True``).
     atoms : ase.Atoms
         Primitive cell, periodic in 3-D.
     n_box : int or tuple of int
@@ -243,6 +271,13 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
     ill_threshold : float, optional
         S projection threshold of the band solves; default ``provider.ill_threshold`` when
         the provider has one (:class:`ase_deeph.provider.ModelProvider`), else 1e-6.
+    symmetry : bool
+        Displace one atom per orbit of the space group (spglib, operations that keep the
+        box lattice) and rotate its derivatives onto the others
+        (:mod:`ase_deeph.epc.symmetry`); equal to the direct result up to O(delta^2)
+        (central) or O(delta) (forward). The provider must be rotation covariant.
+    symprec : float
+        spglib symmetry tolerance in Angstrom.
 
     Returns
     -------
@@ -254,29 +289,28 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
     if not np.any(box) or not np.all(atoms.pbc):
         raise ValueError("derivatives need a 3-D periodic cell and n_box >= 1 along some "
                          "axis (a box of 2 n_box + 1 cells per axis)")
-    hs0 = provider(atoms)
+    calls = [0]
+
+    def counted(structure: Atoms) -> HSData:
+        calls[0] += 1
+        return provider(structure)
+
+    hs0 = counted(atoms)
     if hs0.spin != "none" or hs0.h is None or hs0.s is None:
         raise ValueError("the EPC provider must return spinless ('none') H and S")
-    sc, kappa, cell_of = supercell_map(atoms, n_box)
-    base = provider(sc) if scheme == "forward" else None
-    records = {}
-    for kap in range(len(atoms)):
-        index = int(np.flatnonzero((kappa == kap) & ~cell_of.any(axis=1))[0])
-        geometry = (atoms, n_box, kappa, cell_of, sc.positions[index])
-        for alpha in range(3):
-            plus = provider(_displaced(sc, index, alpha, delta))
-            if base is None:
-                ref, scale = provider(_displaced(sc, index, alpha, -delta)), 2.0 * delta
-            else:
-                ref, scale = base, delta
-            records[kap, alpha] = _records(plus, ref, scale, geometry, prune)
+    sym = displacement_symmetry(atoms, box, symprec) if symmetry else None
+    displaced = sym.representatives.tolist() if sym is not None else range(len(atoms))
+    records = _displacement_records(counted, atoms, n_box, delta, scheme, displaced, prune)
+    if sym is not None:
+        records = complete_records(records, sym, atoms, hs0.basis, symprec)
     pairs, dh, ds, d = _assemble(records, hs0, onsite_d)
     return EPCDerivatives(atoms=atoms.copy(), hs0=hs0, cell_pairs=pairs, dh=dh, ds=ds, d=d,
                           onsite_d="missing" if onsite_d is None else "provided",
                           delta=float(delta), scheme=scheme,
                           n_box=tuple(int(x) for x in box),
                           ill_threshold=float(ill_threshold if ill_threshold is not None
-                                              else getattr(provider, "ill_threshold", 1e-6)))
+                                              else getattr(provider, "ill_threshold", 1e-6)),
+                          n_provider_calls=calls[0])
 
 
 def block_decay(derivs: EPCDerivatives) -> tuple[np.ndarray, np.ndarray]:

@@ -34,9 +34,9 @@ class EPCResult:
 
 
 def run_epc(provider: Provider, atoms: Atoms, ph, kpoints=None, qpoints=None, bands=None,
-            k_mesh=None, q_mesh=None, onsite_d: OnsiteD | None = None, n_box: int = 1,
-            delta: float = 0.01, form: str | None = None, sigma_el: float = 0.1,
-            sigma_ph: float = 0.5, fermi_level: float | None = None,
+            k_mesh=None, q_mesh=None, onsite_d: OnsiteD | None = None, n_box=1,
+            delta: float = 0.01, symmetry: bool = True, form: str | None = None,
+            sigma_el: float = 0.1, sigma_ph: float = 0.5, fermi_level: float | None = None,
             soft_cutoff: float = 2.0) -> EPCResult:
     """Finite-difference EPC of ``atoms`` with H/S from ``provider`` and phonons from ``ph``.
 
@@ -54,7 +54,7 @@ def run_epc(provider: Provider, atoms: Atoms, ph, kpoints=None, qpoints=None, ba
         Bands kept in g (default all).
     k_mesh, q_mesh : tuple of int, optional
         Gamma-centred meshes for the Eliashberg quantities (q_mesh defaults to k_mesh).
-    onsite_d, n_box, delta
+    onsite_d, n_box, delta, symmetry
         See :func:`ase_deeph.epc.derivatives`.
     form : str, optional
         See :func:`ase_deeph.epc.coupling`.
@@ -65,7 +65,8 @@ def run_epc(provider: Provider, atoms: Atoms, ph, kpoints=None, qpoints=None, ba
     -------
     EPCResult
     """
-    derivs = derivatives(provider, atoms, n_box=n_box, delta=delta, onsite_d=onsite_d)
+    derivs = derivatives(provider, atoms, n_box=n_box, delta=delta, onsite_d=onsite_d,
+                         symmetry=symmetry)
     result = None
     if qpoints is not None:
         modes = phonon_modes(ph, qpoints, atoms, soft_cutoff)
