@@ -51,6 +51,10 @@ class DeepHCalculator(Calculator):
     solver : {"auto", "dense", "sparse"}
         ``"auto"`` uses dense per-k solves up to ``sparse_above`` orbitals and sparse
         shift-invert around E_F (Gamma point, ``n_bands`` states) above.
+    sparse_above : int, optional
+        Size switch of ``"auto"``; default 4000 orbitals, 9000 when S directions must be
+        projected out (``ill_threshold`` above 1e-6): the sparse path cannot project,
+        so the dense one is kept as long as it fits (9000 orbitals: ~1.3 GB per matrix).
     n_bands : int
         States around E_F returned by the sparse solver.
     ill_threshold : float, optional
@@ -72,7 +76,7 @@ class DeepHCalculator(Calculator):
     )
     default_parameters = {
         "kpts": (4, 4, 4), "gamma": False, "smearing": ("fermi-dirac", 0.0),
-        "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": 4000,
+        "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": None,
         "symmetry": True, "ill_threshold": None, "eigensolver": "auto",
     }
 
@@ -124,8 +128,10 @@ class DeepHCalculator(Calculator):
         mode = self.parameters["solver"]
         if mode not in ("auto", "dense", "sparse"):
             raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {mode!r}")
-        return mode == "sparse" or (mode == "auto" and
-                                    hs.n_orbitals > self.parameters["sparse_above"])
+        limit = self.parameters["sparse_above"]
+        if limit is None:
+            limit = 9000 if self._ill_threshold() > solvers.eigen.ILL_THRESHOLD else 4000
+        return mode == "sparse" or (mode == "auto" and hs.n_orbitals > limit)
 
     def _kpoints(self) -> tuple[np.ndarray, np.ndarray]:
         kpts = self.parameters["kpts"]

@@ -6,10 +6,11 @@ with the model and S(R) from the basis, then compare with the DFT H(R), S(R):
 * block MAE of H after removing the optimal per-structure shift mu S (the energy gauge);
 * band energies within +-2 eV of E_F on a Gamma-centred k-mesh (the SCF mesh of the
   generator configs), after aligning the Fermi levels (electron counting on the same mesh
-  for both). Prediction and DFT H(R) are solved with the same S projection (the provider's
-  threshold): the folded DFT H(R) itself has spurious states along near-null S directions
-  (e.g. structure 000015 of bilayer_graphene.toml: unprojected VBM 0.1398 eV, SCF 0.1607 eV,
-  projected 0.1611 eV). ``bands_unprojected_*`` compare with the unprojected DFT H(R)::
+  for both, Fermi-Dirac 0.1 eV as in the DFT runs, ``--smearing``). Prediction and DFT
+  H(R) are solved with the same S projection (the provider's threshold): the folded DFT
+  H(R) itself has spurious states along near-null S directions (e.g. structure 000015 of
+  bilayer_graphene.toml: unprojected VBM 0.1398 eV, SCF 0.1607 eV, projected 0.1611 eV).
+  ``bands_unprojected_*`` compare with the unprojected DFT H(R)::
 
     python benchmarks/evaluate_model.py MODEL.safetensors DATASET.h5 [--kmesh 6 6 1]
 """
@@ -45,6 +46,9 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("--names", nargs="*", default=None)
     parser.add_argument("--kmesh", type=int, nargs=3, default=(6, 6, 1))
+    parser.add_argument("--smearing", type=float, default=0.1,
+                        help="Fermi-Dirac width (eV) of the E_F used to align the bands; "
+                             "default 0.1, the smearing of the generator configs")
     args = parser.parse_args()
     provider = ModelProvider.from_any(args.model, device="cpu")
     names = args.names or provider.meta["dataset"]["test_names"]
@@ -55,11 +59,12 @@ def main() -> None:
         mesh = solvers.kmesh(ref.atoms, args.kmesh, gamma_centered=True)
         thr = provider.ill_threshold
         e_pred = solvers.eigenvalues(pred, mesh.kpts, ill_threshold=thr)
-        ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights).fermi_level
+        fd = {"smearing": "fermi-dirac", "width": args.smearing}
+        ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights, **fd).fermi_level
         row = {"name": name, "h_mae_meV": gauge_mae_meV(pred, ref)}
         for key, t in (("", thr), ("_unprojected", solvers.eigen.ILL_THRESHOLD)):
             e_ref = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=t)
-            ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights).fermi_level
+            ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights, **fd).fermi_level
             bands = compare_bands(e_pred[0], e_ref[0], ef_pred, ef_ref)
             row |= {f"bands{key}_mae_meV": bands["mae_meV"],
                     f"bands{key}_max_meV": bands["max_meV"], "n_states": bands["n_states"]}
