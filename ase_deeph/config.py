@@ -55,8 +55,8 @@ class ModelConfig:
         bond-frame invariants (a learned Slater-Koster-like two-centre term).
     norm : {"global", "per_l"}
         Feature normalisation of each layer (:class:`ase_deeph.so2.RMSNorm`): "global"
-        (smooth; default) or "per_l" (models from before 0.2, not smooth near
-        high-symmetry geometries).
+        (smooth; default) or "per_l" (model files written before this option; steep
+        near high-symmetry geometries).
     dtype : {"float32", "float64"}
         Floating-point precision.
     """

@@ -382,9 +382,10 @@ class RMSNorm(nn.Module):
 
     ``mode="global"`` divides all features by one invariant, the root of the mean over l
     of each degree's mean square: smooth everywhere, because the scalars do not vanish.
-    ``mode="per_l"`` (models from before 0.2) divides each degree by its own RMS; near a
-    high-symmetry geometry, where the l > 0 features vanish by symmetry, that map has
-    slope 1/sqrt(eps) and H jumps by ~0.1 eV for a 1e-6 A displacement (see
+    ``mode="per_l"`` (model files written before this option existed) divides each degree
+    by its own RMS; near a high-symmetry geometry, where the l > 0 features vanish by
+    symmetry, that map has slope 1/sqrt(eps): a trained model of that kind moved its
+    graphene H by 0.2 eV for a 1e-6 A displacement (see
     ``tests/test_model.py::test_prediction_is_smooth_near_symmetric_geometry``).
     """
 
