@@ -46,12 +46,14 @@ class BandSpec:
     window : float
         Half width (eV) of the energy window around E_F whose reference states enter.
     ill_threshold : float
-        S(k) eigenvalues below this are projected out of the reference solution.
+        S(k) eigenvalues below this are projected out of the reference solution (the
+        folded DFT H(R) has spurious states along near-null directions; see
+        ``ase_deeph.provider.REFERENCE_THRESHOLD``).
     """
 
     kmesh: tuple[int, int, int] = (3, 3, 1)
     window: float = 3.0
-    ill_threshold: float = 1e-2
+    ill_threshold: float = 1e-4
 
 
 def _fermi(hs: HSData, energies: np.ndarray) -> float:

@@ -51,15 +51,16 @@ class DeepHCalculator(Calculator):
     solver : {"auto", "dense", "sparse"}
         ``"auto"`` uses dense per-k solves up to ``sparse_above`` orbitals and sparse
         shift-invert around E_F (Gamma point, ``n_bands`` states) above.
-    sparse_above : int, optional
-        Size switch of ``"auto"``; default 4000 orbitals, 9000 when S directions must be
-        projected out (``ill_threshold`` above 1e-6): the sparse path cannot project,
-        so the dense one is kept as long as it fits (9000 orbitals: ~1.3 GB per matrix).
+    sparse_above : int
+        Size switch of ``"auto"`` in orbitals (default 4000).
     n_bands : int
         States around E_F returned by the sparse solver.
     ill_threshold : float, optional
-        Project out S(k) directions with eigenvalues below this (reported in a warning);
-        default 1e-2 for model predictions (see ``provider.ILL_THRESHOLD``), 1e-6 otherwise.
+        Project out S(k) directions with eigenvalues below this (dense solves, reported
+        in a warning); default 1e-6. Model predictions need no projection: before solving,
+        near-null S directions get the local ghost penalty of
+        :func:`ase_deeph.solvers.ghosts.suppress_ghosts` (``provider.GHOST_THRESHOLD``),
+        which the sparse solver can use too; ``results["hamiltonian"]`` is the raw H.
     eigensolver : {"auto", "numpy", "torch"}
         Dense solves with numpy/LAPACK, or batched over k with torch on ``device``;
         ``"auto"`` uses torch on the GPU when the model runs on one, numpy otherwise.
@@ -76,7 +77,7 @@ class DeepHCalculator(Calculator):
     )
     default_parameters = {
         "kpts": (4, 4, 4), "gamma": False, "smearing": ("fermi-dirac", 0.0),
-        "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": None,
+        "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": 4000,
         "symmetry": True, "ill_threshold": None, "eigensolver": "auto",
     }
 
@@ -117,21 +118,22 @@ class DeepHCalculator(Calculator):
         n_e = float(p["n_electrons"] if p["n_electrons"] is not None else hs.n_electrons)
         if not math.isfinite(n_e):
             raise ValueError("the electron count is unknown: pass n_electrons=")
+        solvable = getattr(self.provider, "solvable", None)
+        hs_solve = solvable(hs) if solvable is not None else hs  # ghost-free for solvers
         if self._use_sparse(hs):
-            self._calculate_sparse(hs, n_e)
+            self._calculate_sparse(hs_solve, n_e)
         else:
-            self._calculate_dense(hs, n_e)
+            self._calculate_dense(hs_solve, n_e)
         self.results["hamiltonian"] = hs
         self.results["overlap"] = hs.replace(h=None)
+        self._hs_solve = hs_solve
 
     def _use_sparse(self, hs: HSData) -> bool:
         mode = self.parameters["solver"]
         if mode not in ("auto", "dense", "sparse"):
             raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {mode!r}")
-        limit = self.parameters["sparse_above"]
-        if limit is None:
-            limit = 9000 if self._ill_threshold() > solvers.eigen.ILL_THRESHOLD else 4000
-        return mode == "sparse" or (mode == "auto" and hs.n_orbitals > limit)
+        return mode == "sparse" or (mode == "auto" and
+                                    hs.n_orbitals > self.parameters["sparse_above"])
 
     def _kpoints(self) -> tuple[np.ndarray, np.ndarray]:
         kpts = self.parameters["kpts"]
@@ -184,10 +186,9 @@ class DeepHCalculator(Calculator):
     def _calculate_sparse(self, hs: HSData, n_e: float) -> None:
         if self._ill_threshold() > solvers.eigen.ILL_THRESHOLD:
             warnings.warn("the sparse solver cannot project out near-null S directions "
-                          f"(ill_threshold={self._ill_threshold():g} requested): with a "
-                          "predicted H in a nearly linearly dependent basis, ghost states "
-                          "may appear near E_F; check against solver='dense' on a smaller "
-                          "cell", RuntimeWarning, stacklevel=3)
+                          f"(ill_threshold={self._ill_threshold():g} requested); use "
+                          "ase_deeph.solvers.suppress_ghosts on the data instead",
+                          RuntimeWarning, stacklevel=3)
         ef = solvers.fermi_level_sparse(hs, n_e)
         sol = solvers.solve_sparse(hs, np.zeros(3), sigma=ef.fermi_level,
                                    n_bands=self.parameters["n_bands"])
@@ -247,13 +248,15 @@ class DeepHCalculator(Calculator):
         Energies are absolute (eV) with ``reference`` = the Fermi level of the mesh
         calculation; ``.plot()`` shows them relative to it.
         """
-        hs = self.get_hamiltonian()
+        self._prop("eigenvalues")
+        hs = self._hs_solve  # H with near-null S directions suppressed (see ill_threshold)
         return solvers.band_structure(hs, path, npoints, fermi_level=self.get_fermi_level(),
                                       ill_threshold=self._ill_threshold())
 
     def get_pdos(self, energies=None, width: float = 0.1):
         """Mulliken-projected DOS on the k-mesh (see :func:`ase_deeph.solvers.projected_dos`)."""
-        hs = self.get_hamiltonian()
+        self._prop("eigenvalues")
+        hs = self._hs_solve  # H with near-null S directions suppressed (see ill_threshold)
         kpts, weights = self.get_ibz_k_points(), self.get_k_point_weights()
         sol = solvers.solve(hs, kpts, return_vectors=True, ill_threshold=self._ill_threshold())
         return solvers.projected_dos(hs, sol, weights, energies=energies, width=width,
@@ -261,7 +264,8 @@ class DeepHCalculator(Calculator):
 
     def get_mulliken(self):
         """Mulliken populations per orbital and atom (see ``solvers.mulliken_populations``)."""
-        hs = self.get_hamiltonian()
+        self._prop("eigenvalues")
+        hs = self._hs_solve  # H with near-null S directions suppressed (see ill_threshold)
         sol = solvers.solve(hs, self.get_ibz_k_points(), return_vectors=True,
                             ill_threshold=self._ill_threshold())
         return solvers.mulliken_populations(hs, sol, self._fermi, self.get_k_point_weights())

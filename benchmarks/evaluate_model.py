@@ -6,11 +6,13 @@ with the model and S(R) from the basis, then compare with the DFT H(R), S(R):
 * block MAE of H after removing the optimal per-structure shift mu S (the energy gauge);
 * band energies within +-2 eV of E_F on a Gamma-centred k-mesh (the SCF mesh of the
   generator configs), after aligning the Fermi levels (electron counting on the same mesh
-  for both, Fermi-Dirac 0.1 eV as in the DFT runs, ``--smearing``). Prediction and DFT
-  H(R) are solved with the same S projection (the provider's threshold): the folded DFT
-  H(R) itself has spurious states along near-null S directions (e.g. structure 000015 of
-  bilayer_graphene.toml: unprojected VBM 0.1398 eV, SCF 0.1607 eV, projected 0.1611 eV).
-  ``bands_unprojected_*`` compare with the unprojected DFT H(R)::
+  for both, Fermi-Dirac 0.1 eV as in the DFT runs, ``--smearing``). The prediction is
+  solved as the calculator does (near-null S directions suppressed,
+  ``provider.solvable``); the DFT H(R) with S(k) directions below
+  ``provider.REFERENCE_THRESHOLD`` projected out, because the folded DFT H(R) itself has
+  spurious states along them (e.g. structure 000015 of bilayer_graphene.toml: unprojected
+  VBM 0.1398 eV, SCF 0.1607 eV, projected 0.1611 eV). ``bands_unprojected_*`` compare
+  with the unprojected DFT H(R)::
 
     python benchmarks/evaluate_model.py MODEL.safetensors DATASET.h5 [--kmesh 6 6 1]
 """
@@ -25,7 +27,7 @@ import numpy as np
 import interfaces
 from ase_deeph import solvers
 from ase_deeph.demo import compare_bands
-from ase_deeph.provider import ModelProvider
+from ase_deeph.provider import REFERENCE_THRESHOLD, ModelProvider
 
 
 def gauge_mae_meV(pred: interfaces.HSData, ref: interfaces.HSData) -> float:
@@ -57,12 +59,12 @@ def main() -> None:
         ref = interfaces.load(args.dataset, name)
         pred = provider(ref.atoms)
         mesh = solvers.kmesh(ref.atoms, args.kmesh, gamma_centered=True)
-        thr = provider.ill_threshold
-        e_pred = solvers.eigenvalues(pred, mesh.kpts, ill_threshold=thr)
+        e_pred = solvers.eigenvalues(provider.solvable(pred), mesh.kpts,
+                                     ill_threshold=provider.ill_threshold)
         fd = {"smearing": "fermi-dirac", "width": args.smearing}
         ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights, **fd).fermi_level
         row = {"name": name, "h_mae_meV": gauge_mae_meV(pred, ref)}
-        for key, t in (("", thr), ("_unprojected", solvers.eigen.ILL_THRESHOLD)):
+        for key, t in (("", REFERENCE_THRESHOLD), ("_unprojected", solvers.eigen.ILL_THRESHOLD)):
             e_ref = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=t)
             ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights, **fd).fermi_level
             bands = compare_bands(e_pred[0], e_ref[0], ef_pred, ef_ref)

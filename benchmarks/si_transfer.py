@@ -26,7 +26,7 @@ from ase_deeph import solvers
 from ase_deeph.demo import compare_bands
 from ase_deeph.generate import build_structure
 from ase_deeph.generate_configs import GenerateConfig
-from ase_deeph.provider import ModelProvider
+from ase_deeph.provider import REFERENCE_THRESHOLD, ModelProvider
 from interfaces import pyscf
 
 
@@ -60,8 +60,9 @@ def main() -> None:
     pred = provider(ref.atoms)
     t_pred = time.perf_counter() - t0
     mesh = solvers.kmesh(ref.atoms, args.kmesh)
-    e_ref = solvers.eigenvalues(ref, mesh.kpts)
-    e_pred = solvers.eigenvalues(pred, mesh.kpts, ill_threshold=provider.ill_threshold)
+    e_ref = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=REFERENCE_THRESHOLD)
+    e_pred = solvers.eigenvalues(provider.solvable(pred), mesh.kpts,
+                                 ill_threshold=provider.ill_threshold)
     ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights).fermi_level
     ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights).fermi_level
     print(json.dumps({

@@ -269,8 +269,10 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
     prune : float
         Drop supercell blocks whose derivatives are all below this (eV/Angstrom, 1/Angstrom).
     ill_threshold : float, optional
-        S projection threshold of the band solves; default ``provider.ill_threshold`` when
-        the provider has one (:class:`ase_deeph.provider.ModelProvider`), else 1e-6.
+        S projection threshold of the band solves; default ``provider.ghost_threshold``
+        (model providers, :class:`ase_deeph.provider.ModelProvider`: 1e-2, which keeps
+        ghost states of a predicted H out of the bands), else ``provider.ill_threshold``,
+        else 1e-6.
     symmetry : bool
         Displace one atom per orbit of the space group (spglib, operations that keep the
         box lattice) and rotate its derivatives onto the others
@@ -309,8 +311,16 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
                           delta=float(delta), scheme=scheme,
                           n_box=tuple(int(x) for x in box),
                           ill_threshold=float(ill_threshold if ill_threshold is not None
-                                              else getattr(provider, "ill_threshold", 1e-6)),
+                                              else _provider_threshold(provider)),
                           n_provider_calls=calls[0])
+
+
+def _provider_threshold(provider) -> float:
+    for name in ("ghost_threshold", "ill_threshold"):
+        value = getattr(provider, name, None)
+        if value:
+            return float(value)
+    return 1e-6
 
 
 def block_decay(derivs: EPCDerivatives) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 * :mod:`.bloch` -- dense and sparse Bloch sums H(k), S(k);
 * :mod:`.eigen` -- dense generalised eigenproblem with ill-conditioned-S projection;
+* :mod:`.ghosts` -- local penalty on near-null S directions (ghost-free predicted H, sparse-safe);
 * :mod:`.sparse` -- shift-invert eigenpairs and sparse Fermi level for large cells;
 * :mod:`.kpoints` -- Monkhorst-Pack / Gamma meshes, spglib reduction, band paths;
 * :mod:`.occupations` -- Fermi level from the electron count, smearing, mid-gap rule;
@@ -25,6 +26,7 @@ from .dos import (
     projected_dos,
 )
 from .eigen import Solution, eigenvalues, solve, spin_degeneracy
+from .ghosts import suppress_ghosts
 from .kpoints import KMesh, bandpath, kmesh, mesh_points
 from .occupations import SMEARINGS, FermiResult, fermi_level, occupation_function, occupations
 from .sparse import (
@@ -71,4 +73,5 @@ __all__ = [
     "solve",
     "solve_sparse",
     "spin_degeneracy",
+    "suppress_ghosts",
 ]

@@ -1,0 +1,106 @@
+"""Ghost-state suppression for predicted H in a nearly linearly dependent basis (sparse-safe).
+
+In a basis whose overlap has near-null directions v (S v = s v, s << 1), an error dh of a
+predicted H along v becomes a generalised eigenvalue of about dh / s: "ghost" states that
+can land anywhere, also near E_F. Dense solvers project those directions out
+(``ill_threshold``); sparse solvers (shift-invert, inertia counting) cannot. Here the
+projection is replaced by a local, sparse penalty: for every atom a, the overlap of the
+cluster {a and its neighbours within ``radius``} is diagonalised, and each cluster
+eigenvector v with eigenvalue s below ``threshold`` adds ``alpha v v^T`` to H. Along v the
+Rayleigh quotient grows by alpha / s (>= alpha / threshold, e.g. 20 eV), so the ghosts
+leave the spectrum near E_F and, for ``alpha`` above the error |dh|, never fall below it;
+physical states have almost no weight on v and move by well under a meV (measured on the
+21.79 deg twisted bilayer with the default model: states within 2 eV of E_F agree with the
+projected dense solution to 0.16 meV mean, 0.48 meV max). The penalty lives on blocks
+within 2 ``radius``, already present in H, so every solver, dense or sparse, at any k,
+works on the returned data unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.neighborlist import neighbor_list
+
+from interfaces.hsdata import HSData
+
+__all__ = ["suppress_ghosts", "cluster_radius"]
+
+
+def cluster_radius(hs: HSData, factor: float = 1.2) -> float:
+    """Return ``factor`` times the shortest interatomic distance (Angstrom)."""
+    d = neighbor_list("d", hs.atoms, 6.0)
+    if len(d) == 0:
+        raise ValueError("no interatomic distance below 6 A: no clusters to build")
+    return factor * float(d.min())
+
+
+def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """Members (atom, cell), and for every member pair the block edge, row and column offsets."""
+    ii, jj, shifts = nbr
+    sel = ii == a
+    atoms_ = np.concatenate([[a], jj[sel]])  # [n_m]
+    cells = np.concatenate([np.zeros((1, 3), np.int64), shifts[sel]])  # [n_m, 3]
+    b, c = np.meshgrid(np.arange(len(atoms_)), np.arange(len(atoms_)), indexing="ij")
+    b, c = b.ravel(), c.ravel()
+    edges = hs.find_edges(atoms_[b], atoms_[c], cells[c] - cells[b])  # [n_m^2]
+    if np.any(edges < 0):
+        raise ValueError(f"H has no block for a pair of the cluster of atom {a}: the "
+                         "penalty needs blocks to twice the cluster radius")
+    sizes = hs.norbs[atoms_]
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    return edges.reshape(len(atoms_), -1), start, sizes, atoms_
+
+
+def suppress_ghosts(hs: HSData, threshold: float = 1e-2, alpha: float = 0.2,
+                    radius: float | None = None) -> HSData:
+    """Return ``hs`` with the local near-null-S penalty added to H (spin none / collinear).
+
+    Parameters
+    ----------
+    hs : HSData
+        Data with H and S (spin ``"none"`` or ``"collinear"``).
+    threshold : float
+        Cluster-overlap eigenvalues below this are penalised (same meaning as the dense
+        ``ill_threshold``).
+    alpha : float
+        Penalty in eV per penalised direction; ghosts move up by at least
+        ``alpha / threshold``. Must exceed the error of H along near-null directions.
+    radius : float, optional
+        Cluster radius in Angstrom; default 1.2 x the shortest interatomic distance.
+
+    Returns
+    -------
+    HSData
+        Same blocks, H + penalty; ``metadata["ghost_penalty"]`` records the settings and
+        the number of penalised directions.
+    """
+    if hs.spin not in ("none", "collinear") or hs.s is None or hs.h is None:
+        raise ValueError("suppress_ghosts needs H and S with spin 'none' or 'collinear'")
+    radius = cluster_radius(hs) if radius is None else float(radius)
+    nbr = neighbor_list("ijS", hs.atoms, radius)
+    h = hs.h.copy()  # [n_spin, n_values]
+    ptr = hs.block_ptr
+    n_dirs = 0
+    for a in range(hs.n_atoms):
+        edges, start, sizes, _ = _cluster(hs, a, nbr)
+        n_m = len(sizes)
+        sc = np.zeros((start[-1], start[-1]))  # [n_cluster_orb, n_cluster_orb]
+        for p in range(n_m):
+            for q in range(n_m):
+                e = edges[p, q]
+                sc[start[p]:start[p + 1], start[q]:start[q + 1]] = \
+                    hs.s[ptr[e]:ptr[e + 1]].reshape(sizes[p], sizes[q])
+        w, u = np.linalg.eigh(0.5 * (sc + sc.T))
+        null = u[:, w < threshold]  # [n_cluster_orb, n_null]
+        if null.shape[1] == 0:
+            continue
+        n_dirs += null.shape[1]
+        pen = alpha * null @ null.T
+        for p in range(n_m):
+            for q in range(n_m):
+                e = edges[p, q]
+                h[:, ptr[e]:ptr[e + 1]] += pen[start[p]:start[p + 1],
+                                               start[q]:start[q + 1]].ravel()[None, :]
+    info = {"threshold": float(threshold), "alpha_eV": float(alpha),
+            "radius_A": radius, "n_directions": int(n_dirs)}
+    return hs.replace(h=h, metadata={**hs.metadata, "ghost_penalty": info})

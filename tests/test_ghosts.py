@@ -1,0 +1,74 @@
+"""Ghost-state suppression: local near-null-S penalty vs dense projection, sparse-safe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from ase_deeph import solvers
+from ase_deeph.provider import ModelProvider
+from ase_deeph.solvers.ghosts import suppress_ghosts
+from ase_deeph.structures import twisted_bilayer_graphene
+from ase_deeph.toy import toy_hs
+
+
+@pytest.fixture(scope="module")
+def clean_tbg():
+    """Default-model H of the 28-atom twisted bilayer (near-null S directions: s ~ 1e-6)."""
+    prov = ModelProvider.from_any("default", device="cpu")
+    return prov(twisted_bilayer_graphene(1, 2, distance=3.35))
+
+
+@pytest.fixture(scope="module")
+def noisy_tbg(clean_tbg):
+    """The same plus 2 meV of Hermitian noise per matrix element (a worse model)."""
+    noise = np.random.default_rng(0).normal(0.0, 2e-3, clean_tbg.n_values)
+    return clean_tbg.replace(h=clean_tbg.h + noise[None]).symmetrize()
+
+
+def test_penalty_removes_ghosts_like_projection(noisy_tbg):
+    hs = noisy_tbg
+    k = solvers.mesh_points((2, 2, 1), gamma_centered=True)
+    proj = solvers.eigenvalues(hs, k, ill_threshold=1e-2)[0]  # reference: dense projection
+    raw = solvers.eigenvalues(hs, k, ill_threshold=1e-10)[0]
+    supp = solvers.eigenvalues(suppress_ghosts(hs), k, ill_threshold=1e-10)[0]
+    ef = solvers.fermi_level(proj[None], hs.n_electrons).fermi_level
+    window = np.abs(proj - ef) < 2.0
+    n_states = int(window.sum())
+    nb = proj.shape[1] - int(np.isnan(proj).sum(axis=1).max())
+    window[:, nb:] = False
+    err_raw = np.abs(raw[:, :proj.shape[1]] - proj)[window]
+    err_supp = np.abs(supp[:, :proj.shape[1]] - proj)[window]
+    assert n_states > 20
+    assert err_raw.max() > 0.1  # ghosts: 2 meV of noise moves the window by > 100 meV
+    # the two cures agree to the noise level (projection also moves physical states a bit)
+    assert err_supp.max() < 5e-3 and err_supp.mean() < 3e-3  # eV
+
+
+def test_sparse_fermi_level_after_suppression(clean_tbg, noisy_tbg):
+    hs = suppress_ghosts(noisy_tbg)
+    dense = solvers.eigenvalues(hs, np.zeros((1, 3)), ill_threshold=1e-10)
+    ef_dense = solvers.fermi_level(dense, hs.n_electrons).fermi_level
+    ef_sparse = solvers.fermi_level_sparse(hs)
+    assert ef_sparse.is_insulator  # the 28-atom cell has a gap at Gamma
+    assert abs(ef_sparse.fermi_level - ef_dense) < 1e-6
+    n_occ = int(round(hs.n_electrons / 2))
+    assert abs(ef_sparse.vbm - dense[0, 0, n_occ - 1]) < 1e-6
+    # no ghost below E_F: the valence top is the clean model's physical state, moved only by
+    # the noise (~20 meV here); a ghost would sit eV away
+    clean = solvers.eigenvalues(clean_tbg, np.zeros((1, 3)), ill_threshold=1e-10)
+    assert abs(ef_sparse.vbm - clean[0, 0, n_occ - 1]) < 0.05
+
+
+def test_well_conditioned_basis_is_untouched():
+    hs = toy_hs(bulk("Si", "diamond", a=5.43), seed=0)
+    out = suppress_ghosts(hs)
+    assert out.metadata["ghost_penalty"]["n_directions"] == 0
+    np.testing.assert_array_equal(out.h, hs.h)
+
+
+def test_refuses_spinor_data():
+    hs = toy_hs(bulk("Si", "diamond", a=5.43), spin="spinor", seed=0)
+    with pytest.raises(ValueError, match="spin"):
+        suppress_ghosts(hs)
