@@ -103,9 +103,10 @@ def _model_demo(out: Path, quick: bool, model) -> dict:
     summary = {"mode": "default model on twisted bilayer graphene",
                "twist_angle_deg": atoms.info["twist_angle"], "n_atoms": len(atoms),
                "predict_s": t_predict}
-    hs = provider.solvable(hs)  # near-null S directions suppressed (no ghost states)
-    thr = provider.ill_threshold
-    summary["ghost_penalty"] = hs.metadata.get("ghost_penalty")
+    thr = provider.dense_threshold(hs, solvers.kmesh(atoms, (6, 6, 1)).kpts)
+    summary["s_projection"] = {"ill_threshold": thr, "note": "S(k) directions below the "
+                               "threshold are projected out (ghost-prone basis, "
+                               "ase_deeph.provider.GHOST_THRESHOLD)"}
     summary.update(_analyse(hs, out, "KGMK", (3, 3, 1) if quick else (9, 9, 1),
                             30 if quick else 90, f"TBG {atoms.info['twist_angle']:.2f} deg",
                             ill_threshold=thr))

@@ -24,17 +24,22 @@ __all__ = ["ModelProvider", "default_model_path"]
 
 OVERLAP_CHOICES = ("auto", "basis", "model")
 
-#: Near-null overlap directions of a *predicted* H are suppressed below this cluster-overlap
-#: eigenvalue (:func:`ase_deeph.solvers.ghosts.suppress_ghosts`). A localized basis can be
-#: nearly linearly dependent (min eig S(k) ~ 1e-6 for the compact PySCF basis in bilayer
-#: graphene); the DFT H is consistent with those directions, a predicted H only to ~meV, and
-#: an error dH along a direction with S eigenvalue s moves a state by ~dH / s ("ghost"
-#: bands). Measured with the default model on its 7 held-out bilayer cells (bands within 2 eV
-#: of E_F, 12x12 mesh, against the DFT H(R) at REFERENCE_THRESHOLD): no suppression, two cells
-#: with ghosts (1.9 and 1.8 eV mean errors); suppressed, 6.2 meV mean, no ghost; the older
-#: dense projection at 1e-2 also removes ghosts but moves deeper states (the twisted
-#: bilayer's Gamma valence-band top by 0.25 eV, in the DFT H too).
+#: Dense solves of a *predicted* H project out S(k) directions below this eigenvalue when
+#: the structure is ghost-prone (some S(k) eigenvalue below ``GHOST_PRONE``). A localized
+#: basis can be nearly linearly dependent (min eig S(k) ~ 1e-6 for the compact PySCF basis in
+#: (bi)layer graphene); the DFT H is consistent with those directions, a predicted H only to
+#: ~meV, and an error dH along a direction with S eigenvalue s moves a state by ~dH / s
+#: ("ghost" bands: unprojected, two of the default model's seven test cells show 1.9 and
+#: 1.8 eV mean band errors, monolayer graphene states at -7300 eV). Large cells (sparse
+#: solver, no projection possible) get the local penalty of
+#: :func:`ase_deeph.solvers.ghosts.suppress_ghosts` at this threshold instead.
 GHOST_THRESHOLD = 1e-2
+
+#: A structure is ghost-prone when S(k) has an eigenvalue below this. Otherwise nothing is
+#: projected: the directions a 1e-2 projection would remove carry physical weight there (Si
+#: in the same compact basis, min eig S = 1.4e-3: held-out band error 8.9 meV unprojected,
+#: 63-89 meV projected at 1e-2).
+GHOST_PRONE = 1e-4
 
 #: Projection threshold for *DFT* H(R) references (folded from a k-mesh SCF): their spurious
 #: states along near-null S directions go away (bilayer structure 000015 on the SCF mesh:
@@ -42,7 +47,7 @@ GHOST_THRESHOLD = 1e-2
 #: states move by < 1 meV (twisted bilayer Gamma valence top: 0.008 meV at 1e-4).
 REFERENCE_THRESHOLD = 1e-4
 
-#: Backwards-compatible name of the dense projection used by the EPC band solves.
+#: Backwards-compatible name of the dense projection threshold.
 ILL_THRESHOLD = GHOST_THRESHOLD
 
 
@@ -88,7 +93,7 @@ class ModelProvider:
                              f"files per element, got {overlap!r}")
         self.model, self.meta, self.device, self.overlap = model, meta, device, overlap
         self.ghost_threshold = GHOST_THRESHOLD
-        self.ill_threshold = solvers_eigen.ILL_THRESHOLD  # numerical only: ghosts are suppressed
+        self.ill_threshold = GHOST_THRESHOLD  # applied only to ghost-prone structures
         self._nao = None  # cached S maker of the NAO branch (tables are built once)
 
     @classmethod
@@ -179,18 +184,36 @@ class ModelProvider:
             else math.nan
         return hs.replace(n_electrons=n_e)
 
-    def solvable(self, hs: HSData) -> HSData:
-        """Return ``hs`` ready for eigen-solvers: near-null S directions suppressed.
+    def dense_threshold(self, hs: HSData, kpts) -> float:
+        """Projection threshold of dense solves of ``hs`` at ``kpts``.
 
-        The predicted H itself (``self(atoms)``) is left untouched; this adds the local
-        penalty of :func:`ase_deeph.solvers.ghosts.suppress_ghosts` (threshold
+        ``self.ill_threshold`` when some S(k) eigenvalue is below ``GHOST_PRONE`` (ghost
+        states possible), else 1e-6 (numerical only).
+        """
+        from .solvers import bloch_matrices
+
+        kpts = np.atleast_2d(np.asarray(kpts, dtype=float))
+        step = max(1, 2**28 // (16 * hs.n_orbitals**2))  # k-points per chunk (~256 MB)
+        smin = min(float(np.linalg.eigvalsh(bloch_matrices(hs, kpts[i:i + step],
+                                                           which=("s",)).s)[:, 0].min())
+                   for i in range(0, len(kpts), step))
+        return self.ill_threshold if smin < GHOST_PRONE else solvers_eigen.ILL_THRESHOLD
+
+    def solvable(self, hs: HSData) -> HSData:
+        """Return ``hs`` ready for sparse solvers: near-null S directions suppressed.
+
+        The predicted H itself (``self(atoms)``) is left untouched; when S(Gamma) is
+        ill-conditioned (an eigenvalue below ``GHOST_PRONE``) this adds the local penalty
+        of :func:`ase_deeph.solvers.ghosts.suppress_ghosts` (threshold
         ``self.ghost_threshold``; None disables it) so dense and sparse solvers see no
         ghost states.
         """
         if not self.ghost_threshold or hs.spin not in ("none", "collinear") or hs.s is None:
             return hs
-        from .solvers.ghosts import suppress_ghosts
+        from .solvers.ghosts import min_overlap_eigenvalue, suppress_ghosts
 
+        if min_overlap_eigenvalue(hs) >= GHOST_PRONE:
+            return hs
         return suppress_ghosts(hs, threshold=self.ghost_threshold)
 
     def check_structure(self, atoms: Atoms) -> None:

@@ -61,8 +61,8 @@ def main() -> None:
     t_pred = time.perf_counter() - t0
     mesh = solvers.kmesh(ref.atoms, args.kmesh)
     e_ref = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=REFERENCE_THRESHOLD)
-    e_pred = solvers.eigenvalues(provider.solvable(pred), mesh.kpts,
-                                 ill_threshold=provider.ill_threshold)
+    e_pred = solvers.eigenvalues(pred, mesh.kpts,
+                                 ill_threshold=provider.dense_threshold(pred, mesh.kpts))
     ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights).fermi_level
     ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights).fermi_level
     print(json.dumps({

@@ -72,3 +72,20 @@ def test_refuses_spinor_data():
     hs = toy_hs(bulk("Si", "diamond", a=5.43), spin="spinor", seed=0)
     with pytest.raises(ValueError, match="spin"):
         suppress_ghosts(hs)
+
+
+def test_calculator_ghost_modes_agree_near_fermi_level():
+    from ase_deeph import DeepHCalculator
+
+    atoms = twisted_bilayer_graphene(1, 2, distance=3.35)
+    out = {}
+    for mode in ("project", "penalty"):
+        atoms.calc = DeepHCalculator(kpts=np.array([[0.0, 0.0, 0.0], [1 / 3, 1 / 3, 0.0]]),
+                                     ghosts=mode)
+        e = atoms.calc.get_eigenvalues(kpt=1)  # K: the Dirac cones of both layers
+        out[mode] = e[np.abs(e - atoms.calc.get_fermi_level()) < 2.0]
+    assert len(out["project"]) == len(out["penalty"]) >= 4
+    assert np.max(np.abs(out["project"] - out["penalty"])) < 5e-3
+    atoms.calc = DeepHCalculator(kpts=(1, 1, 1), ghosts="nope")
+    with pytest.raises(ValueError, match="ghosts"):
+        atoms.calc.get_fermi_level()

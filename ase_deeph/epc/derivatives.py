@@ -66,9 +66,11 @@ class EPCDerivatives:
         N per axis of the (2N+1)-cell box.
     ill_threshold : float
         S(k) eigenvalues below this are projected out when bands are solved (the
-        provider's own threshold, e.g. 1e-2 for model predictions).
+        provider's own ``ill_threshold``, 1e-6 by default).
     n_provider_calls : int
         Provider calls made (primitive cell included); fewer with ``symmetry=True``.
+    hs_bands : HSData or None
+        What the band solves use when it differs from ``hs0`` (default: ``hs0``).
     """
 
     atoms: Atoms
@@ -83,6 +85,12 @@ class EPCDerivatives:
     n_box: tuple[int, int, int]
     ill_threshold: float = 1e-6
     n_provider_calls: int = 0
+    hs_bands: HSData | None = None
+
+    @property
+    def bands_data(self) -> HSData:
+        """Data of the band solves (``hs_bands`` if set, else ``hs0``)."""
+        return self.hs_bands if self.hs_bands is not None else self.hs0
 
     @property
     def n_orb(self) -> int:
@@ -269,10 +277,9 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
     prune : float
         Drop supercell blocks whose derivatives are all below this (eV/Angstrom, 1/Angstrom).
     ill_threshold : float, optional
-        S projection threshold of the band solves; default ``provider.ghost_threshold``
-        (model providers, :class:`ase_deeph.provider.ModelProvider`: 1e-2, which keeps
-        ghost states of a predicted H out of the bands), else ``provider.ill_threshold``,
-        else 1e-6.
+        S projection threshold of the band solves; default: a model provider's
+        ``dense_threshold`` (1e-2 for ghost-prone bases, else 1e-6), else
+        ``provider.ill_threshold``, else 1e-6.
     symmetry : bool
         Displace one atom per orbit of the space group (spglib, operations that keep the
         box lattice) and rotate its derivatives onto the others
@@ -311,16 +318,18 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
                           delta=float(delta), scheme=scheme,
                           n_box=tuple(int(x) for x in box),
                           ill_threshold=float(ill_threshold if ill_threshold is not None
-                                              else _provider_threshold(provider)),
+                                              else _provider_threshold(provider, hs0)),
                           n_provider_calls=calls[0])
 
 
-def _provider_threshold(provider) -> float:
-    for name in ("ghost_threshold", "ill_threshold"):
-        value = getattr(provider, name, None)
-        if value:
-            return float(value)
-    return 1e-6
+def _provider_threshold(provider, hs0: HSData) -> float:
+    """Return a model provider's dense rule on a 4x4x4 mesh, else its threshold, else 1e-6."""
+    rule = getattr(provider, "dense_threshold", None)
+    if rule is not None:
+        from ase_deeph.solvers import mesh_points
+
+        return float(rule(hs0, mesh_points((4, 4, 4), gamma_centered=True)))
+    return float(getattr(provider, "ill_threshold", None) or 1e-6)
 
 
 def block_decay(derivs: EPCDerivatives) -> tuple[np.ndarray, np.ndarray]:

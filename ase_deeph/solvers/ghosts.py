@@ -23,7 +23,7 @@ from ase.neighborlist import neighbor_list
 
 from interfaces.hsdata import HSData
 
-__all__ = ["suppress_ghosts", "cluster_radius"]
+__all__ = ["suppress_ghosts", "cluster_radius", "min_overlap_eigenvalue"]
 
 
 def cluster_radius(hs: HSData, factor: float = 1.2) -> float:
@@ -32,6 +32,23 @@ def cluster_radius(hs: HSData, factor: float = 1.2) -> float:
     if len(d) == 0:
         raise ValueError("no interatomic distance below 6 A: no clusters to build")
     return factor * float(d.min())
+
+
+def min_overlap_eigenvalue(hs: HSData, kpt=(0.0, 0.0, 0.0)) -> float:
+    """Smallest eigenvalue of S(k) at one k-point (dense up to 4000 orbitals, else sparse).
+
+    The sparse branch factorises S(k) once (shift-invert at 0, ``eigsh``).
+    """
+    from .bloch import bloch_matrices, bloch_sparse
+
+    if hs.n_orbitals <= 4000:
+        s = bloch_matrices(hs, np.atleast_2d(kpt), which=("s",)).s[0]
+        return float(np.linalg.eigvalsh(s)[0])
+    import scipy.sparse.linalg as spla
+
+    s = bloch_sparse(hs, kpt, which=("s",)).s
+    return float(spla.eigsh(s.tocsc(), k=1, sigma=0.0, which="LM",
+                            return_eigenvectors=False)[0])
 
 
 def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
