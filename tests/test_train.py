@@ -215,7 +215,7 @@ def test_ddp_two_processes_gloo(dataset, tmp_path):
 def test_overfit_toy_crystal():
     """Fit one toy diamond-C cell (800 H values) to < 0.1 meV MAE in under a minute on CPU.
 
-    float64; 150 Adam steps, then Levenberg-Marquardt (:mod:`ase_deeph.refine`). The time
+    float64; 300 Adam steps, then Levenberg-Marquardt (:mod:`ase_deeph.refine`). The time
     includes building the model and the sample; single-threaded.
     """
     import time
@@ -235,7 +235,7 @@ def test_overfit_toy_crystal():
     batch = to_device(collate([sample]), torch.device("cpu"), torch.float64)
     scale = float(model.h_head.scale)
     adam = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
+    for _ in range(300):
         loss, _ = batch_loss(forward_batch(model, batch), batch, "mse", scale)
         adam.zero_grad()
         loss.backward()
