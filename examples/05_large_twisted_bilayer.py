@@ -13,8 +13,10 @@ Measured on the 2-core CPU machine (two threads), (6, 7), 508 atoms, 6,604 orbit
 H + S 2.5 s; penalty 11.8 s (1,524 directions); E_F by inertia counting 101 s; 16 states
 around E_F 14 s; peak 2.3 GB. Check against a dense Gamma solve with the 1e-2 projection
 (40 s, 3.4 GB): E_F 7.72162 vs 7.72163 eV, the 16 states agree to 0.014 meV. Without the
-penalty the sparse E_F came out 6.5 eV off (ghost states). The 11,164-atom cell's sparse
-LDL^T does not fit 23 GB of memory.
+penalty the sparse E_F came out 6.5 eV off (ghost states). (9, 10), 1,084 atoms, 14,092
+orbitals, 3.48 deg: predict 6.3 s; penalty 100 s (mostly the sparse factorisation of S that
+checks the conditioning); E_F 579 s; 16 states 114 s; peak 4.9 GB; states symmetric about
+E_F (+-0.342 eV), no ghost. The 11,164-atom cell's sparse LDL^T would not fit 23 GB.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ def min_overlap_eigenvalue(hs: HSData, kpt=(0.0, 0.0, 0.0)) -> float:
 
 def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     """Members (atom, cell), and for every member pair the block edge, row and column offsets."""
-    ii, jj, shifts = nbr
-    sel = ii == a
+    jj, shifts, bounds = nbr  # neighbours sorted by centre atom, slice per atom
+    sel = slice(bounds[a], bounds[a + 1])
     atoms_ = np.concatenate([[a], jj[sel]])  # [n_m]
     cells = np.concatenate([np.zeros((1, 3), np.int64), shifts[sel]])  # [n_m, 3]
     b, c = np.meshgrid(np.arange(len(atoms_)), np.arange(len(atoms_)), indexing="ij")
@@ -94,7 +94,9 @@ def suppress_ghosts(hs: HSData, threshold: float = 1e-2, alpha: float = 0.2,
     if hs.spin not in ("none", "collinear") or hs.s is None or hs.h is None:
         raise ValueError("suppress_ghosts needs H and S with spin 'none' or 'collinear'")
     radius = cluster_radius(hs) if radius is None else float(radius)
-    nbr = neighbor_list("ijS", hs.atoms, radius)
+    ii, jj, shifts = neighbor_list("ijS", hs.atoms, radius)
+    order = np.argsort(ii, kind="stable")
+    nbr = (jj[order], shifts[order], np.searchsorted(ii[order], np.arange(hs.n_atoms + 1)))
     h = hs.h.copy()  # [n_spin, n_values]
     ptr = hs.block_ptr
     n_dirs = 0
