@@ -81,14 +81,8 @@ def _cmd_epc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ase-deeph",
-        description="Deep-learning DFT Hamiltonians for ASE and phonopy. Start with "
-        "'ase-deeph demo'; every verb has its own --help.",
-    )
-    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-
+def _add_data_verbs(sub) -> None:
+    """``convert``, ``generate``, ``train``, ``predict``: data in, models and H out."""
     c = sub.add_parser("convert", help="convert DFT runs (SIESTA, ABACUS, OpenMX, DeepH, DeePTB)")
     c.add_argument("src", help="a run (file or folder) or a tree of runs")
     c.add_argument("dst", help="output: an HDF5 dataset (--to hsdata) or a folder")
@@ -117,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="hsdata | deeph | deeph-legacy | siesta | abacus | openmx")
     r.set_defaults(func=_cmd_predict)
 
+
+def _add_analysis_verbs(sub) -> None:
+    """``bands``, ``dos``, ``demo``, ``epc``: results from H and S."""
     for name, helptext, func in (("bands", "band structure plot", _cmd_bands),
                                  ("dos", "density of states plot", _cmd_dos)):
         b = sub.add_parser(name, help=f"{helptext} from a DFT run, an HSData file or a structure")
@@ -144,6 +141,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("config")
     e.add_argument("-o", "--output", default="epc_out")
     e.set_defaults(func=_cmd_epc)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ase-deeph",
+        description="Deep-learning DFT Hamiltonians for ASE and phonopy. Start with "
+        "'ase-deeph demo'; every verb has its own --help.",
+    )
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _add_data_verbs(sub)
+    _add_analysis_verbs(sub)
     return p
 
 

@@ -54,7 +54,7 @@ class ModelConfig:
         Give the off-site heads a direct path from the radial / species MLP to the
         bond-frame invariants (a learned Slater-Koster-like two-centre term).
     norm : {"global", "per_l"}
-        Feature normalisation of each layer (:class:`ase_deeph.so2.RMSNorm`): "global"
+        Feature normalisation of each layer (:class:`ase_deeph.norms.RMSNorm`): "global"
         (smooth; default) or "per_l" (model files written before this option; steep
         near high-symmetry geometries).
     dtype : {"float32", "float64"}

@@ -27,11 +27,11 @@ from torch import nn
 
 from .blocks import OutputLayout
 from .config import ModelConfig
+from .norms import RMSNorm
 from .so2 import (
     FrameMaps,
     Gate,
     GlobalLinear,
-    RMSNorm,
     SO2Linear,
     Spec,
     from_frame,

@@ -42,6 +42,22 @@ def gauge_mae_meV(pred: interfaces.HSData, ref: interfaces.HSData) -> float:
     return 1e3 * float(np.mean(np.abs(diff - mu * ref.s)))
 
 
+def predicted_levels(provider, pred, mesh, ghosts: str = "project", **fermi):
+    """Band energies (nspins, nk, nb) and E_F of a prediction, solved as the calculator does."""
+    if ghosts == "penalty":
+        e = solvers.eigenvalues(provider.solvable(pred), mesh.kpts)
+    else:
+        e = solvers.eigenvalues(pred, mesh.kpts,
+                                ill_threshold=provider.dense_threshold(pred, mesh.kpts))
+    return e, solvers.fermi_level(e, pred.n_electrons, mesh.weights, **fermi).fermi_level
+
+
+def reference_levels(ref, mesh, threshold: float = REFERENCE_THRESHOLD, **fermi):
+    """Band energies and E_F of DFT data with S directions below ``threshold`` projected."""
+    e = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=threshold)
+    return e, solvers.fermi_level(e, ref.n_electrons, mesh.weights, **fermi).fermi_level
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
@@ -61,17 +77,11 @@ def main() -> None:
         ref = interfaces.load(args.dataset, name)
         pred = provider(ref.atoms)
         mesh = solvers.kmesh(ref.atoms, args.kmesh, gamma_centered=True)
-        if args.ghosts == "penalty":
-            e_pred = solvers.eigenvalues(provider.solvable(pred), mesh.kpts)
-        else:
-            e_pred = solvers.eigenvalues(pred, mesh.kpts,
-                                         ill_threshold=provider.dense_threshold(pred, mesh.kpts))
         fd = {"smearing": "fermi-dirac", "width": args.smearing}
-        ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights, **fd).fermi_level
+        e_pred, ef_pred = predicted_levels(provider, pred, mesh, args.ghosts, **fd)
         row = {"name": name, "h_mae_meV": gauge_mae_meV(pred, ref)}
         for key, t in (("", REFERENCE_THRESHOLD), ("_unprojected", solvers.eigen.ILL_THRESHOLD)):
-            e_ref = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=t)
-            ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights, **fd).fermi_level
+            e_ref, ef_ref = reference_levels(ref, mesh, t, **fd)
             bands = compare_bands(e_pred[0], e_ref[0], ef_pred, ef_ref)
             row |= {f"bands{key}_mae_meV": bands["mae_meV"],
                     f"bands{key}_max_meV": bands["max_meV"], "n_states": bands["n_states"]}

@@ -19,14 +19,18 @@ import json
 import time
 from pathlib import Path
 
-from evaluate_model import gauge_mae_meV  # benchmarks/ is on sys.path when run as a script
+from evaluate_model import (  # benchmarks/ is on sys.path when run as a script
+    gauge_mae_meV,
+    predicted_levels,
+    reference_levels,
+)
 
 import interfaces
 from ase_deeph import solvers
 from ase_deeph.demo import compare_bands
 from ase_deeph.generate import build_structure
 from ase_deeph.generate_configs import GenerateConfig
-from ase_deeph.provider import REFERENCE_THRESHOLD, ModelProvider
+from ase_deeph.provider import ModelProvider
 from interfaces import pyscf
 
 
@@ -60,11 +64,8 @@ def main() -> None:
     pred = provider(ref.atoms)
     t_pred = time.perf_counter() - t0
     mesh = solvers.kmesh(ref.atoms, args.kmesh)
-    e_ref = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=REFERENCE_THRESHOLD)
-    e_pred = solvers.eigenvalues(pred, mesh.kpts,
-                                 ill_threshold=provider.dense_threshold(pred, mesh.kpts))
-    ef_ref = solvers.fermi_level(e_ref, ref.n_electrons, mesh.weights).fermi_level
-    ef_pred = solvers.fermi_level(e_pred, pred.n_electrons, mesh.weights).fermi_level
+    e_ref, ef_ref = reference_levels(ref, mesh)
+    e_pred, ef_pred = predicted_levels(provider, pred, mesh)
     print(json.dumps({
         "n_atoms": len(ref.atoms), "reference_seconds": seconds, "predict_seconds": t_pred,
         "h_mae_meV": gauge_mae_meV(pred, ref),

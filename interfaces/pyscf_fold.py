@@ -104,11 +104,21 @@ def fold(xk: list[np.ndarray], mesh, lattice: np.ndarray, positions: np.ndarray,
     """
     mesh = tuple(int(m) for m in mesh)
     n_k, n_ao = xk[0].shape[0], xk[0].shape[1]
-    xr = []  # each [n1, n2, n3, n_ao, n_ao]: X_N(m) = 1/N sum_k X(k) exp(-i 2 pi k.m)
-    for x in xk:
-        f = np.fft.fftn(x.reshape(*mesh, n_ao, n_ao), axes=(0, 1, 2)) / n_k
-        xr.append(f)
+    # each [n1, n2, n3, n_ao, n_ao]: X_N(m) = 1/N sum_k X(k) exp(-i 2 pi k.m)
+    xr = [np.fft.fftn(x.reshape(*mesh, n_ao, n_ao), axes=(0, 1, 2)) / n_k for x in xk]
     max_imag = max(float(np.abs(f.imag).max()) for f in xr)
+    ii, jj, p_idx, mi, shift, w = _images(mesh, lattice, positions, r_cut)
+    edge_index = np.stack([ii[p_idx], jj[p_idx]])
+    values = [_gather(f, ii, jj, p_idx, mi, w, ao_offsets) for f in xr]
+    return edge_index, shift, values, max_imag
+
+
+def _images(mesh: tuple, lattice: np.ndarray, positions: np.ndarray, r_cut: float):
+    """Wigner-Seitz images within r_cut of every atom pair of the folded mesh.
+
+    Returns per-pair atom indices ``ii, jj`` [n_pairs], and per kept image its pair
+    ``p_idx``, mesh cell ``mi`` [n, 3], lattice vector R [n, 3] and degeneracy weight [n].
+    """
     ms = np.array(list(itertools.product(*[range(n) for n in mesh])))  # [n_m, 3]
     shifts = _image_shifts(mesh)
     rm = ms[:, None, :] + shifts[None, :, :]  # [n_m, n_L, 3]
@@ -120,20 +130,19 @@ def fold(xk: list[np.ndarray], mesh, lattice: np.ndarray, positions: np.ndarray,
     degenerate = dist < dist.min(axis=2, keepdims=True) + _DEGENERATE
     weight = 1.0 / degenerate.sum(axis=2)  # [n_pairs, n_m]
     p_idx, m_idx, l_idx = np.nonzero(degenerate & (dist < r_cut))  # sorted by pair
-    edge_index = np.stack([ii[p_idx], jj[p_idx]])
-    w = weight[p_idx, m_idx]
-    mi = ms[m_idx]
-    values = []
-    for f in xr:
-        parts = []
-        for p in np.unique(p_idx):  # loop over atom pairs, vectorised over their images
-            sel = np.flatnonzero(p_idx == p)
-            a, b = ii[p], jj[p]
-            blk = f[mi[sel, 0], mi[sel, 1], mi[sel, 2],
-                    ao_offsets[a]:ao_offsets[a + 1], ao_offsets[b]:ao_offsets[b + 1]]
-            parts.append((w[sel, None, None] * blk.real).ravel())
-        values.append(np.concatenate(parts) if parts else np.zeros(0))
-    return edge_index, rm[m_idx, l_idx], values, max_imag
+    return ii, jj, p_idx, ms[m_idx], rm[m_idx, l_idx], weight[p_idx, m_idx]
+
+
+def _gather(f: np.ndarray, ii, jj, p_idx, mi, w, ao_offsets) -> np.ndarray:
+    """Flat weighted real blocks of one real-space stack ``f`` in edge order."""
+    parts = []
+    for p in np.unique(p_idx):  # loop over atom pairs, vectorised over their images
+        sel = np.flatnonzero(p_idx == p)
+        a, b = ii[p], jj[p]
+        blk = f[mi[sel, 0], mi[sel, 1], mi[sel, 2],
+                ao_offsets[a]:ao_offsets[a + 1], ao_offsets[b]:ao_offsets[b + 1]]
+        parts.append((w[sel, None, None] * blk.real).ravel())
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def neighbour_pairs(atoms: Atoms, r_cut: float) -> tuple[np.ndarray, np.ndarray]:

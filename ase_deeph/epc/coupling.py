@@ -194,7 +194,7 @@ class CouplingResult:
 
 
 def _eig(derivs: EPCDerivatives, kpts: np.ndarray, bands: np.ndarray):
-    sol = solve(derivs.bands_data, kpts, return_vectors=True,
+    sol = solve(derivs.hs0, kpts, return_vectors=True,
                 ill_threshold=derivs.ill_threshold)
     return sol.eigenvalues[0][:, bands], sol.eigenvectors[0][:, :, bands]
 

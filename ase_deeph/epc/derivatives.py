@@ -69,8 +69,6 @@ class EPCDerivatives:
         provider's own ``ill_threshold``, 1e-6 by default).
     n_provider_calls : int
         Provider calls made (primitive cell included); fewer with ``symmetry=True``.
-    hs_bands : HSData or None
-        What the band solves use when it differs from ``hs0`` (default: ``hs0``).
     """
 
     atoms: Atoms
@@ -85,12 +83,6 @@ class EPCDerivatives:
     n_box: tuple[int, int, int]
     ill_threshold: float = 1e-6
     n_provider_calls: int = 0
-    hs_bands: HSData | None = None
-
-    @property
-    def bands_data(self) -> HSData:
-        """Data of the band solves (``hs_bands`` if set, else ``hs0``)."""
-        return self.hs_bands if self.hs_bands is not None else self.hs0
 
     @property
     def n_orb(self) -> int:
@@ -292,18 +284,8 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
     -------
     EPCDerivatives
     """
-    if scheme not in ("central", "forward"):
-        raise ValueError(f"scheme must be 'central' or 'forward', got {scheme!r}")
-    box = box_size(n_box)
-    if not np.any(box) or not np.all(atoms.pbc):
-        raise ValueError("derivatives need a 3-D periodic cell and n_box >= 1 along some "
-                         "axis (a box of 2 n_box + 1 cells per axis)")
-    calls = [0]
-
-    def counted(structure: Atoms) -> HSData:
-        calls[0] += 1
-        return provider(structure)
-
+    box = _checked_box(scheme, n_box, atoms)
+    counted = _CountingProvider(provider)
     hs0 = counted(atoms)
     if hs0.spin != "none" or hs0.h is None or hs0.s is None:
         raise ValueError("the EPC provider must return spinless ('none') H and S")
@@ -319,7 +301,29 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
                           n_box=tuple(int(x) for x in box),
                           ill_threshold=float(ill_threshold if ill_threshold is not None
                                               else _provider_threshold(provider, hs0)),
-                          n_provider_calls=calls[0])
+                          n_provider_calls=counted.calls)
+
+
+def _checked_box(scheme: str, n_box, atoms: Atoms) -> np.ndarray:
+    """Validate the scheme and the cell; return N per axis."""
+    if scheme not in ("central", "forward"):
+        raise ValueError(f"scheme must be 'central' or 'forward', got {scheme!r}")
+    box = box_size(n_box)
+    if not np.any(box) or not np.all(atoms.pbc):
+        raise ValueError("derivatives need a 3-D periodic cell and n_box >= 1 along some "
+                         "axis (a box of 2 n_box + 1 cells per axis)")
+    return box
+
+
+class _CountingProvider:
+    """Wrap a provider and count its calls."""
+
+    def __init__(self, provider: Provider):
+        self.provider, self.calls = provider, 0
+
+    def __call__(self, structure: Atoms) -> HSData:
+        self.calls += 1
+        return self.provider(structure)
 
 
 def _provider_threshold(provider, hs0: HSData) -> float:

@@ -196,7 +196,7 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
     qpts = mesh_points(tuple(qm), gamma_centered=True)
     order = np.argsort(_mesh_index(kpts, km))
     kpts = kpts[order]  # now C-order mesh
-    sol = solve(derivs.bands_data, kpts, return_vectors=True,
+    sol = solve(derivs.hs0, kpts, return_vectors=True,
                 ill_threshold=derivs.ill_threshold)
     e_all = sol.eigenvalues[0]
     if fermi_level is None:

@@ -51,8 +51,8 @@ def min_overlap_eigenvalue(hs: HSData, kpt=(0.0, 0.0, 0.0)) -> float:
                             return_eigenvectors=False)[0])
 
 
-def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
-    """Members (atom, cell), and for every member pair the block edge, row and column offsets."""
+def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block edge of every member pair [n_m, n_m], member orbital offsets and sizes."""
     jj, shifts, bounds = nbr  # neighbours sorted by centre atom, slice per atom
     sel = slice(bounds[a], bounds[a + 1])
     atoms_ = np.concatenate([[a], jj[sel]])  # [n_m]
@@ -65,7 +65,7 @@ def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[list, np.ndarray, np.ndarr
                          "penalty needs blocks to twice the cluster radius")
     sizes = hs.norbs[atoms_]
     start = np.concatenate([[0], np.cumsum(sizes)])
-    return edges.reshape(len(atoms_), -1), start, sizes, atoms_
+    return edges.reshape(len(atoms_), -1), start, sizes
 
 
 def suppress_ghosts(hs: HSData, threshold: float = 1e-2, alpha: float = 0.2,
@@ -101,7 +101,7 @@ def suppress_ghosts(hs: HSData, threshold: float = 1e-2, alpha: float = 0.2,
     ptr = hs.block_ptr
     n_dirs = 0
     for a in range(hs.n_atoms):
-        edges, start, sizes, _ = _cluster(hs, a, nbr)
+        edges, start, sizes = _cluster(hs, a, nbr)
         n_m = len(sizes)
         sc = np.zeros((start[-1], start[-1]))  # [n_cluster_orb, n_cluster_orb]
         for p in range(n_m):
