@@ -57,15 +57,24 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
         if code is None or found == code:
             runs.append(here)
             subdirs.clear()
-    if code in ("siesta", "openmx") or (code is None and not runs):
+    if code in ("siesta", "openmx", "hsdata") or (code is None and not runs):
         runs += sorted(p for p in root.rglob("*") if p.is_file() and _single_file_run(p, code))
     return runs
 
 
 def _single_file_run(path: Path, code: str | None) -> bool:
-    patterns = {"siesta": ("*.HSX",), "openmx": ("*.scfout",)}
+    patterns = {"siesta": ("*.HSX",), "openmx": ("*.scfout",), "hsdata": ("*.h5", "*.hdf5")}
     codes = [code] if code else list(patterns)
     return any(fnmatch.fnmatch(path.name, p) for c in codes for p in patterns.get(c, ()))
+
+
+def _is_dataset(run: Path, code: str | None) -> bool:
+    if code not in (None, "hsdata") or not run.is_file():
+        return False
+    try:
+        return interfaces.detect(run) == "hsdata"
+    except FormatError:
+        return False
 
 
 def _label(run: Path, root: Path) -> str:
@@ -85,7 +94,9 @@ def convert(
     Parameters
     ----------
     src : path-like
-        A run (file or folder) or a tree of runs.
+        A run (file or folder) or a tree of runs. ase-deeph HDF5 datasets count as runs
+        of every structure they hold, so ``convert(folder_of_datasets, "all.h5")``
+        merges datasets (structure names become ``<file>__<name>``).
     dst : path-like
         With ``to_code="hsdata"`` one HDF5 dataset holding every structure (written
         atomically once at the end); otherwise a folder (one run) or, for several runs,
@@ -113,6 +124,11 @@ def convert(
     for run in tqdm(runs, desc="convert", unit="run", disable=not progress):
         label = _label(run, src)
         try:
+            if to_code == "hsdata" and _is_dataset(run, from_code):  # merge every structure
+                for name, hs in interfaces.iter_load(run):
+                    items.append((f"{label}__{name}", hs))
+                    sources.append(f"{run}:{name}")
+                continue
             hs = interfaces.read(run, from_code)
             if to_code == "hsdata":
                 items.append((label, hs))

@@ -46,6 +46,23 @@ def test_convert_tree_into_one_dataset_reports_failures(si_run, tmp_path, capsys
                                atol=1e-10)
 
 
+def test_convert_merges_datasets(si_run, tmp_path) -> None:
+    """A folder of HSData datasets converts into one dataset holding every structure."""
+    ref = interfaces.read(si_run)
+    folder = tmp_path / "sets"
+    folder.mkdir()
+    interfaces.save_many([("a", ref), ("b", ref.replace(h=2.0 * ref.h))], folder / "one.h5")
+    interfaces.save(ref.replace(h=-ref.h), folder / "two.h5", name="c")
+    dst = tmp_path / "merged.h5"
+    assert main(["convert", str(folder), str(dst), "-q"]) == 0
+    assert interfaces.names(dst) == ["one.h5__a", "one.h5__b", "two.h5__c"]
+    k = np.array([[0.1, 0.2, 0.3]])
+    for name, scale in (("one.h5__b", 2.0), ("two.h5__c", -1.0)):
+        np.testing.assert_allclose(solvers.eigenvalues(interfaces.load(dst, name), k),
+                                   solvers.eigenvalues(ref.replace(h=scale * ref.h), k),
+                                   atol=1e-10)
+
+
 def test_convert_to_deeph_folder(si_run, tmp_path) -> None:
     dst = tmp_path / "si_deeph"
     assert main(["convert", str(si_run), str(dst), "--to", "deeph", "-q"]) == 0

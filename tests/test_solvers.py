@@ -370,3 +370,13 @@ def test_band_plot_is_drawn_relative_to_the_fermi_level(tmp_path) -> None:
     drawn = np.concatenate([line.get_ydata() for line in ax.get_lines()
                             if len(line.get_ydata()) == 31])
     np.testing.assert_allclose(np.sort(drawn), np.sort(bs.energies.ravel() - 5.0))
+
+
+@pytest.mark.parametrize("n_e", [120.0, 121.0, 250.0])
+def test_windowed_fermi_search_equals_bisection_with_fewer_factorisations(big_model, n_e):
+    """The windowed search (count + nearest eigenvalues from one LU) against bisection."""
+    fast = solvers.fermi_level_sparse(big_model, n_electrons=n_e)
+    slow = solvers.fermi_level_sparse(big_model, n_electrons=n_e, window=0, tol=1e-9)
+    assert fast.is_insulator == slow.is_insulator
+    assert abs(fast.fermi_level - slow.fermi_level) < 1e-8
+    assert fast.n_factorizations < slow.n_factorizations
