@@ -210,9 +210,9 @@ class ModelProvider:
         """
         if not self.ghost_threshold or hs.spin not in ("none", "collinear") or hs.s is None:
             return hs
-        from .solvers.ghosts import min_overlap_eigenvalue, suppress_ghosts
+        from .solvers.ghosts import overlap_below, suppress_ghosts
 
-        if min_overlap_eigenvalue(hs) >= GHOST_PRONE:
+        if not overlap_below(hs, GHOST_PRONE):
             return hs
         return suppress_ghosts(hs, threshold=self.ghost_threshold)
 

@@ -89,3 +89,15 @@ def test_calculator_ghost_modes_agree_near_fermi_level():
     atoms.calc = DeepHCalculator(kpts=(1, 1, 1), ghosts="nope")
     with pytest.raises(ValueError, match="ghosts"):
         atoms.calc.get_fermi_level()
+
+
+@pytest.mark.parametrize("kpt", [(0.0, 0.0, 0.0), (0.5, 0.0, 0.0)])
+def test_overlap_below_dense_and_inertia_branches_agree(clean_tbg, kpt):
+    """The sparse inertia test of S(k) - t 1 against the dense smallest eigenvalue."""
+    from ase_deeph.solvers.ghosts import min_overlap_eigenvalue, overlap_below
+
+    s_min = min_overlap_eigenvalue(clean_tbg, kpt)
+    for t in (0.5 * s_min, 2.0 * s_min, 1e-4, 1e-2):
+        want = s_min < t
+        assert overlap_below(clean_tbg, t, kpt) == want
+        assert overlap_below(clean_tbg, t, kpt, dense_max=0) == want

@@ -23,7 +23,7 @@ from ase.neighborlist import neighbor_list
 
 from interfaces.hsdata import HSData
 
-__all__ = ["suppress_ghosts", "cluster_radius", "min_overlap_eigenvalue"]
+__all__ = ["suppress_ghosts", "cluster_radius", "min_overlap_eigenvalue", "overlap_below"]
 
 
 def cluster_radius(hs: HSData, factor: float = 1.2) -> float:
@@ -49,6 +49,25 @@ def min_overlap_eigenvalue(hs: HSData, kpt=(0.0, 0.0, 0.0)) -> float:
     s = bloch_sparse(hs, kpt, which=("s",)).s
     return float(spla.eigsh(s.tocsc(), k=1, sigma=0.0, which="LM",
                             return_eigenvectors=False)[0])
+
+
+def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
+                  dense_max: int = 4000) -> bool:
+    """Whether S(k) has an eigenvalue below ``threshold`` (one factorisation, no iterations).
+
+    Dense ``eigvalsh`` up to ``dense_max`` orbitals; beyond, Sylvester's inertia: the count of
+    negative pivots of the sparse LDL^T of ``S(k) - threshold * 1`` (cheaper than
+    :func:`min_overlap_eigenvalue`, which iterates shift-invert Lanczos on top of it).
+    """
+    if hs.n_orbitals <= dense_max:
+        return min_overlap_eigenvalue(hs, kpt) < threshold
+    import scipy.sparse as sp
+
+    from .bloch import bloch_sparse
+    from .sparse import _count
+
+    s = bloch_sparse(hs, kpt, which=("s",)).s
+    return _count(s, sp.identity(s.shape[0], dtype=s.dtype, format="csr"), threshold) > 0
 
 
 def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
