@@ -23,7 +23,7 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("name", ["si_bulk", "bilayer_graphene", "water"])
+@pytest.mark.parametrize("name", ["si_bulk", "si_bulk_2x1x1", "bilayer_graphene", "water"])
 def test_shipped_configs_build_valid_structures(name):
     cfg = GenerateConfig.from_toml(CONFIGS / f"{name}.toml")
     assert cfg.n_structures > 0
