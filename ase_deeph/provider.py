@@ -20,7 +20,7 @@ from interfaces import HSData
 
 from .solvers import eigen as solvers_eigen
 
-__all__ = ["ModelProvider", "default_model_path"]
+__all__ = ["ModelProvider", "default_model_path", "model_path", "shipped_models"]
 
 OVERLAP_CHOICES = ("auto", "basis", "model")
 
@@ -51,12 +51,24 @@ REFERENCE_THRESHOLD = 1e-4
 ILL_THRESHOLD = GHOST_THRESHOLD
 
 
+def shipped_models() -> list[str]:
+    """Names of the models shipped in ``ase_deeph/models`` (``"default"``, ...)."""
+    folder = Path(str(resources.files("ase_deeph") / "models"))
+    return sorted(p.stem for p in folder.glob("*.safetensors"))
+
+
+def model_path(name: str) -> Path:
+    """Path of the shipped model ``name`` (its card is ``models/<name>.md``)."""
+    path = Path(str(resources.files("ase_deeph") / "models" / f"{name}.safetensors"))
+    if not path.exists():
+        raise FileNotFoundError(f"no shipped model {name!r} ({path} is missing); shipped: "
+                                f"{shipped_models()}")
+    return path
+
+
 def default_model_path() -> Path:
     """Path of the shipped default model (``ase_deeph/models/default.safetensors``)."""
-    path = Path(str(resources.files("ase_deeph") / "models" / "default.safetensors"))
-    if not path.exists():
-        raise FileNotFoundError(f"the default model is not installed ({path} is missing)")
-    return path
+    return model_path("default")
 
 
 class ModelProvider:
@@ -98,7 +110,8 @@ class ModelProvider:
 
     @classmethod
     def from_any(cls, model, device: str = "auto", overlap="auto") -> "ModelProvider":
-        """Build from ``"default"``, a model-file path, or a loaded ``HamiltonianNet``."""
+        """Build from a shipped model name (``"default"``, :func:`shipped_models`), a
+        model-file path, or a loaded ``HamiltonianNet``."""
         from .checkpoint import load_model
 
         if isinstance(model, ModelProvider):
@@ -106,7 +119,8 @@ class ModelProvider:
                 return model
             return cls(model.model, model.meta, device, overlap)
         if isinstance(model, (str, Path)):
-            path = default_model_path() if str(model) == "default" else Path(model)
+            shipped = str(model) in shipped_models() and not Path(model).exists()
+            path = model_path(str(model)) if shipped else Path(model)
             if not path.exists():
                 raise FileNotFoundError(f"model file {path} does not exist")
             net, meta = load_model(path)

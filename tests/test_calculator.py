@@ -184,3 +184,17 @@ def test_torch_batched_eigensolver_matches_numpy() -> None:
     calc = DeepHCalculator(model=toy_hs, kpts=k, eigensolver="torch")
     np.testing.assert_allclose(calc.get_property("eigenvalues", atoms)[0],
                                solvers.solve(toy_hs(atoms), k).eigenvalues[0], atol=1e-9)
+
+
+def test_shipped_models_are_found_by_name() -> None:
+    from ase_deeph.provider import ModelProvider, model_path, shipped_models
+
+    names = shipped_models()
+    assert "default" in names
+    for name in names:
+        prov = ModelProvider.from_any(name, device="cpu")
+        assert prov.meta["basis"] and model_path(name).with_suffix(".md").exists()  # a card
+    with pytest.raises(FileNotFoundError, match="no shipped model 'nonesuch'.*default"):
+        model_path("nonesuch")
+    with pytest.raises(FileNotFoundError, match="nonesuch.safetensors does not exist"):
+        DeepHCalculator(model="nonesuch.safetensors")
