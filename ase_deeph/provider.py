@@ -111,7 +111,8 @@ class ModelProvider:
     @classmethod
     def from_any(cls, model, device: str = "auto", overlap="auto") -> "ModelProvider":
         """Build from a shipped model name (``"default"``, :func:`shipped_models`), a
-        model-file path, or a loaded ``HamiltonianNet``."""
+        model-file path, or a loaded ``HamiltonianNet``.
+        """
         from .checkpoint import load_model
 
         if isinstance(model, ModelProvider):
