@@ -110,8 +110,10 @@ class ModelProvider:
 
     @classmethod
     def from_any(cls, model, device: str = "auto", overlap="auto") -> "ModelProvider":
-        """Build from a shipped model name (``"default"``, :func:`shipped_models`), a
-        model-file path, or a loaded ``HamiltonianNet``.
+        """Build from a shipped model name, a model-file path, or a loaded model.
+
+        Shipped names are those of :func:`shipped_models` (``"default"``, ...); a loaded
+        model is a ``HamiltonianNet``.
         """
         from .checkpoint import load_model
 
