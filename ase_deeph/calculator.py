@@ -33,8 +33,9 @@ class DeepHCalculator(Calculator):
 
     Parameters
     ----------
-    model : "default", path, loaded model, or callable
-        ``"default"`` loads the shipped model; a path loads a model file; a callable
+    model : str, path, loaded model, or callable
+        A shipped model name (``"default"``: bilayer graphene / carbon; ``"si"``: bulk
+        silicon; cards in ``ase_deeph/models/``); a path loads a model file; a callable
         ``f(atoms) -> HSData`` (e.g. ``ase_deeph.toy.toy_hs`` or ``interfaces.pyscf.run``)
         is used as is.
     kpts : int, sequence of 3 int, or array (nk, 3)

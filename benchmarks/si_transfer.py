@@ -1,14 +1,17 @@
-"""Transfer test: a model trained on 8-atom Si cells against PySCF on a 4x larger cell.
+"""Transfer test: a Si model against PySCF on a cell larger than its training cells.
 
-Builds a 32-atom cell (2x2x1 repeat of the cubic cell, rattled and strained as in the
-training config ``ase_deeph/configs/si_bulk.toml`` but with a seed the training never used),
-runs PySCF with the same DFT settings (k-mesh scaled to the cell; cached in ``--reference``),
-predicts H with the model and S from the basis, and compares the gauge-aligned block MAE of H
-and the band energies within 2 eV of E_F on a k-mesh (Fermi levels aligned)::
+Builds a cell of ``--repeat`` cubic cells (default 2x2x1, 32 atoms; ``--repeat 2 2 2`` for
+64), rattled and strained as in the training config ``ase_deeph/configs/si_bulk.toml`` but
+with a seed the training never used, so every cubic cell is rattled independently; runs
+PySCF with the same DFT settings (k-mesh scaled to the cell; cached in ``--reference``),
+predicts H with the model and S from the basis, and compares the gauge-aligned block MAE of
+H and the band energies within 2 eV of E_F on a k-mesh (Fermi levels aligned)::
 
     python benchmarks/si_transfer.py MODEL.safetensors [--reference si32_pyscf.h5]
+    python benchmarks/si_transfer.py si --repeat 2 2 2 --kmesh 2 2 2 --reference si64_pyscf.h5
 
-The PySCF run takes a few minutes on 2 cores; later runs reuse the reference file.
+The PySCF run takes 6 min (32 atoms) to ~30 min (64 atoms) on 2 cores; later runs reuse
+the reference file.
 """
 
 from __future__ import annotations
