@@ -3,9 +3,7 @@
 Nothing here forms a dense n x n matrix.
 
 * :func:`solve_sparse` -- ``scipy.sparse.linalg.eigsh(H, M=S, sigma=..., which="LM")``
-  with the symmetric-mode LU of ``H - sigma S`` described below as the shift-invert
-  operator (eigsh's own LU, which pivots and orders columns by COLAMD, fills in more),
-  a few tens of bands around ``sigma``.  Real
+  (sparse LU of ``H - sigma S``), a few tens of bands around ``sigma``.  Real
   symmetric matrices are used when all Bloch phases are real (Gamma and the
   other time-reversal-invariant k-points) and the data is not spinor.
 * :func:`count_states_below` -- Sylvester's law of inertia: for S positive
@@ -107,9 +105,7 @@ def _eigsh(h, s, n_bands: int, sigma: float, vectors: bool):
     n = h.shape[0]
     if not 0 < n_bands < n - 1:
         raise ValueError(f"n_bands must be in 1..{n - 2} for a {n} x {n} problem")
-    lu = _factor(h - sigma * s)  # symmetric fill-reducing order: less fill than the default
-    op = None if lu is None else spla.LinearOperator(h.shape, matvec=lu.solve, dtype=lu.U.dtype)
-    out = spla.eigsh(h.tocsc(), k=n_bands, M=s.tocsc(), sigma=sigma, which="LM", OPinv=op,
+    out = spla.eigsh(h.tocsc(), k=n_bands, M=s.tocsc(), sigma=sigma, which="LM",
                      return_eigenvectors=vectors)
     e, v = out if vectors else (out, None)
     order = np.argsort(e.real)
