@@ -77,6 +77,13 @@ def _is_dataset(run: Path, code: str | None) -> bool:
         return False
 
 
+def _structures(run: Path, label: str, code: str | None):
+    """``(name, source, HSData)`` of a run: one, or every structure of an HSData dataset."""
+    if _is_dataset(run, code):
+        return [(f"{label}__{name}", f"{run}:{name}", hs) for name, hs in interfaces.iter_load(run)]
+    return [(label, str(run), interfaces.read(run, code))]
+
+
 def _label(run: Path, root: Path) -> str:
     rel = run.relative_to(root) if run != root else Path(run.name)
     return str(rel).replace(os.sep, "__") or run.name
@@ -124,18 +131,13 @@ def convert(
     for run in tqdm(runs, desc="convert", unit="run", disable=not progress):
         label = _label(run, src)
         try:
-            if to_code == "hsdata" and _is_dataset(run, from_code):  # merge every structure
-                for name, hs in interfaces.iter_load(run):
-                    items.append((f"{label}__{name}", hs))
-                    sources.append(f"{run}:{name}")
-                continue
-            hs = interfaces.read(run, from_code)
             if to_code == "hsdata":
-                items.append((label, hs))
-                sources.append(str(run))
+                for name, source, hs in _structures(run, label, from_code):
+                    items.append((name, hs))
+                    sources.append(source)
                 continue
             target = dst if len(runs) == 1 else dst / label
-            interfaces.write(hs, target, to_code)
+            interfaces.write(interfaces.read(run, from_code), target, to_code)
             done.append((str(run), str(target)))
         except (FormatError, ValueError, OSError, KeyError) as exc:
             failed.append((str(run), f"{type(exc).__name__}: {exc}"))

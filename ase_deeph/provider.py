@@ -51,15 +51,18 @@ REFERENCE_THRESHOLD = 1e-4
 ILL_THRESHOLD = GHOST_THRESHOLD
 
 
+def _models_dir() -> Path:
+    return Path(str(resources.files("ase_deeph") / "models"))
+
+
 def shipped_models() -> list[str]:
     """Names of the models shipped in ``ase_deeph/models`` (``"default"``, ...)."""
-    folder = Path(str(resources.files("ase_deeph") / "models"))
-    return sorted(p.stem for p in folder.glob("*.safetensors"))
+    return sorted(p.stem for p in _models_dir().glob("*.safetensors"))
 
 
 def model_path(name: str) -> Path:
     """Path of the shipped model ``name`` (its card is ``models/<name>.md``)."""
-    path = Path(str(resources.files("ase_deeph") / "models" / f"{name}.safetensors"))
+    path = _models_dir() / f"{name}.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"no shipped model {name!r} ({path} is missing); shipped: "
                                 f"{shipped_models()}")

@@ -151,10 +151,15 @@ def _factor(a: sp.spmatrix):
     return lu if np.array_equal(lu.perm_r, lu.perm_c) else None
 
 
+def _negatives(lu) -> int:
+    """Negative pivots of a symmetric-mode LU (``U = D L^dagger``): the inertia count."""
+    return int(np.count_nonzero(lu.U.diagonal().real < 0))
+
+
 def _negative_pivots(a: sp.spmatrix) -> int | None:
     """Count the negative pivots of a symmetric/Hermitian matrix; None if SuperLU pivoted."""
     lu = _factor(a)
-    return None if lu is None else int(np.count_nonzero(lu.U.diagonal().real < 0))
+    return None if lu is None else _negatives(lu)
 
 
 def _count(h, s, energy: float) -> int:
@@ -252,7 +257,7 @@ def _window(h, s, energy: float, m: int):
     lu = _factor(h - energy * s)
     if lu is None:
         return None
-    count = int(np.count_nonzero(lu.U.diagonal().real < 0))
+    count = _negatives(lu)
     op = spla.LinearOperator(h.shape, matvec=lu.solve, dtype=lu.U.dtype)
     try:
         ev = spla.eigsh(h.tocsc(), k=m, M=s.tocsc(), sigma=energy, which="LM", OPinv=op,
@@ -277,15 +282,16 @@ def _next_energy(lower: tuple, upper: tuple, target: float, ev: np.ndarray) -> f
 
 
 def _fermi_window(h, s, target: float, guess: float, gap_tol: float, n_e: float,
-                  window: int = 24, max_iter: int = 12) -> SparseFermi | None:
+                  window: int = 24, max_iter: int = 12) -> tuple[SparseFermi | None, int]:
     """Fermi level at one k-point and spin channel by windows of known global index.
 
     The inertia count N(E) gives the global index of the window's eigenvalues (the
     ones below E are states N-1, N-2, ...), so once the highest occupied state (index
     ``ceil(target) - 1``) and the next one fall in the window, E_F follows with no
     bisection. Otherwise E jumps by the missing count times the window's mean level
-    spacing. One factorisation per step; None if it does not converge (the caller
-    then bisects).
+    spacing, or, once both sides are known, interpolates the state index between
+    them. One factorisation per step; returns (None, factorisations) if it does
+    not converge (the caller then bisects).
     """
     m = min(window, h.shape[0] - 2)
     integer = abs(target - round(target)) < 1e-9
@@ -303,16 +309,16 @@ def _fermi_window(h, s, target: float, guess: float, gap_tol: float, n_e: float,
         if first <= need[0] and need[1] <= last:
             vbm, cbm = ev[need[0] - first], ev[need[1] - first]
             if cbm - vbm > gap_tol:
-                return SparseFermi(0.5 * (vbm + cbm), vbm, cbm, cbm - vbm, True, n_e, calls)
+                return SparseFermi(0.5 * (vbm + cbm), vbm, cbm, cbm - vbm, True, n_e, calls), calls
             return SparseFermi(0.5 * (vbm + cbm), math.nan, math.nan, math.nan, False, n_e,
-                               calls)
+                               calls), calls
         # known (energy, global index) points on either side of the missing states
         if need[1] > last:
             lower = max(lower, (ev[-1], last))
         else:
             upper = min(upper, (ev[0], first))
         energy = _next_energy(lower, upper, 0.5 * (need[0] + need[1]), ev)
-    return None
+    return None, max_iter
 
 
 def fermi_level_sparse(hs: HSData, n_electrons: float | None = None, kpts=None, weights=None,
@@ -354,14 +360,21 @@ def fermi_level_sparse(hs: HSData, n_electrons: float | None = None, kpts=None, 
     kpts = np.zeros((1, 3)) if kpts is None else np.atleast_2d(np.asarray(kpts, float))
     w = np.full(len(kpts), 1.0 / len(kpts)) if weights is None else np.asarray(weights, float)
     count = _Counter(hs, kpts, w / w.sum())
+    guess = _guess(hs, count.mats[0])
     if len(kpts) == 1 and len(count.mats[0].h) == 1 and window:
         sb = count.mats[0]
-        res = _fermi_window(sb.h[0], sb.s, n_e / count.deg, _guess(hs, sb), gap_tol, n_e,
-                            window)
+        res, count.calls = _fermi_window(sb.h[0], sb.s, n_e / count.deg, guess, gap_tol, n_e,
+                                         window)
         if res is not None:
             return res
+    return _fermi_bisect(count, n_e, guess, tol, step, gap_tol)
+
+
+def _fermi_bisect(count: _Counter, n_e: float, guess: float, tol: float, step: float,
+                  gap_tol: float) -> SparseFermi:
+    """Bisection on the zero-temperature electron count (see :func:`fermi_level_sparse`)."""
     tol_c = 1e-8 * max(1.0, n_e)
-    lo, hi = _bracket(count, n_e, _guess(hs, count.mats[0]), step, tol_c)
+    lo, hi = _bracket(count, n_e, guess, step, tol_c)
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
         c = count(mid)
