@@ -27,10 +27,22 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .generate import generate
 
-    out = args.output or Path(args.config).with_suffix(".h5").name
-    report = generate(args.config, out, progress=not args.quiet)
-    print(json.dumps(report.summary, indent=1))
-    return 1 if report.failures and not report.n_done else 0
+    src = Path(args.config)
+    if src.is_dir():  # a folder of configs: one dataset each, OUT/<stem>.h5
+        configs = sorted(src.glob("*.toml"))
+        if not configs:
+            raise SystemExit(f"error: {src} holds no *.toml generator config")
+        out_dir = Path(args.output or src.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        jobs = [(c, out_dir / f"{c.stem}.h5") for c in configs]
+    else:
+        jobs = [(src, Path(args.output or src.with_suffix(".h5").name))]
+    status = 0
+    for config, out in jobs:
+        report = generate(config, out, progress=not args.quiet)
+        print(json.dumps(report.summary, indent=1))
+        status |= 1 if report.failures and not report.n_done else 0
+    return status
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -92,8 +104,10 @@ def _add_data_verbs(sub) -> None:
     c.set_defaults(func=_cmd_convert)
 
     g = sub.add_parser("generate", help="generate a PySCF training dataset from a TOML config")
-    g.add_argument("config", help="generator TOML (see ase_deeph/configs/)")
-    g.add_argument("-o", "--output", default=None, help="dataset file (default CONFIG.h5)")
+    g.add_argument("config", help="generator TOML, or a folder of them (see ase_deeph/configs/)")
+    g.add_argument("-o", "--output", default=None,
+                   help="dataset file (default CONFIG.h5); for a folder of configs, the "
+                        "output folder (one CONFIG.h5 each, merge with convert)")
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=_cmd_generate)
 

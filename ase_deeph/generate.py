@@ -28,13 +28,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 from ase import Atoms
-from ase.build import bulk, graphene, molecule
+from ase.build import bulk, graphene, graphene_nanoribbon, make_supercell, molecule
 
 from interfaces import h5io
 from interfaces import pyscf as pyscf_iface
 from interfaces.atomic import atomic_path, write_text
 
 from .generate_configs import GenerateConfig, PerturbConfig
+from .structure_spec import read_structure
 
 __all__ = ["GenerateConfig", "GenerateReport", "build_structure", "generate", "versions"]
 
@@ -90,8 +91,9 @@ def versions() -> dict[str, str]:
 # ------------------------------------------------------------------------ structures
 def _prototype(cfg: GenerateConfig, rng: np.random.Generator, k: int) -> tuple[Atoms, dict]:
     sysc = cfg.system
+    a = sysc.lattice_constant
     if sysc.prototype == "si_bulk":
-        a = sysc.lattice_constant or 5.431
+        a = a or 5.431
         return bulk("Si", "diamond", a=a, cubic=True), {"lattice_constant": a}
     if sysc.prototype == "molecule":
         name = sysc.molecules[k % len(sysc.molecules)]
@@ -99,25 +101,53 @@ def _prototype(cfg: GenerateConfig, rng: np.random.Generator, k: int) -> tuple[A
         atoms.cell = np.zeros((3, 3))
         atoms.pbc = False
         return atoms, {"molecule": name}
-    return _bilayer(sysc, rng)
+    if sysc.prototype == "structure":
+        return read_structure(sysc.structure), {"structure": sysc.structure}
+    if sysc.prototype == "graphene":
+        atoms = graphene("C2", a=a or 2.46, vacuum=None)
+        atoms.cell[2] = [0.0, 0.0, sysc.vacuum]
+        atoms.positions[:, 2] = 0.5 * sysc.vacuum
+        atoms.pbc = (True, True, False)
+        return atoms, {}
+    if sysc.prototype == "ribbon":
+        atoms = graphene_nanoribbon(sysc.ribbon_width, 1, type="zigzag", saturated=True,
+                                    C_C=(a or 2.46) / np.sqrt(3), vacuum=0.5 * sysc.vacuum)
+        return atoms, {"ribbon_width": sysc.ribbon_width}
+    return _layers(sysc, rng, periodic_z=sysc.prototype == "graphite")
 
 
-def _bilayer(sysc, rng: np.random.Generator) -> tuple[Atoms, dict]:
-    """4-atom bilayer graphene: bottom layer at z = vacuum / 2, top shifted in plane."""
+def _layers(sysc, rng: np.random.Generator, periodic_z: bool) -> tuple[Atoms, dict]:
+    """4-atom bilayer graphene or bulk graphite: two layers, the second shifted in plane.
+
+    Bilayer: bottom layer at z = vacuum / 2, cell height spacing + vacuum. Graphite:
+    layers at z = 0 and z = spacing, cell height 2 x spacing, periodic along z.
+    """
     a = sysc.lattice_constant or 2.46
     dist = float(rng.uniform(*sysc.interlayer_distance))
     shift = {"AA": np.zeros(2), "AB": np.array([1 / 3, 2 / 3])}.get(sysc.shift)
     if shift is None:
         shift = rng.uniform(0.0, 1.0, size=2)
     layer = graphene("C2", a=a, vacuum=None)
-    layer.cell[2] = [0.0, 0.0, dist + sysc.vacuum]
-    layer.positions[:, 2] = 0.5 * sysc.vacuum
+    layer.cell[2] = [0.0, 0.0, 2 * dist if periodic_z else dist + sysc.vacuum]
+    layer.positions[:, 2] = 0.0 if periodic_z else 0.5 * sysc.vacuum
     top = layer.copy()
     top.positions += np.append(shift @ np.asarray(layer.cell)[:2, :2], dist)
     atoms = layer + top
-    atoms.pbc = (True, True, False)
+    atoms.pbc = (True, True, periodic_z)
     atoms.wrap()
     return atoms, {"interlayer_distance": dist, "shift_fractional": shift.tolist()}
+
+
+def _repeat(atoms: Atoms, supercell: tuple) -> Atoms:
+    """Apply repetitions (3 int) or an integer supercell matrix to a periodic structure."""
+    if not any(atoms.pbc):
+        return atoms
+    if isinstance(supercell[0], tuple):
+        pbc = atoms.pbc.copy()
+        out = make_supercell(atoms, np.array(supercell), wrap=True)
+        out.pbc = pbc
+        return out
+    return atoms.repeat(supercell)
 
 
 def build_structure(cfg: GenerateConfig, k: int) -> tuple[Atoms, dict]:
@@ -139,7 +169,7 @@ def build_structure(cfg: GenerateConfig, k: int) -> tuple[Atoms, dict]:
     """
     rng = np.random.default_rng([cfg.seed, k])
     atoms, info = _prototype(cfg, rng, k)
-    atoms = atoms.repeat(cfg.system.supercell) if any(atoms.pbc) else atoms
+    atoms = _repeat(atoms, cfg.system.supercell)
     periodic = np.asarray(atoms.pbc, dtype=bool)
     eps = rng.uniform(-cfg.perturb.strain, cfg.perturb.strain, size=(3, 3))
     eps = 0.5 * (eps + eps.T) * np.outer(periodic, periodic)  # [3, 3] symmetric strain

@@ -29,7 +29,8 @@ import tomllib
 __all__ = ["SystemConfig", "PerturbConfig", "DFTConfig", "GenerateConfig", "PROTOTYPES"]
 
 #: Structure prototypes known to :func:`ase_deeph.generate.build_structure`.
-PROTOTYPES = ("si_bulk", "bilayer_graphene", "molecule")
+PROTOTYPES = ("si_bulk", "bilayer_graphene", "graphene", "graphite", "ribbon", "molecule",
+              "structure")
 
 
 @dataclass(frozen=True)
@@ -38,41 +39,61 @@ class SystemConfig:
 
     Parameters
     ----------
-    prototype : {"si_bulk", "bilayer_graphene", "molecule"}
-        ``si_bulk``: 8-atom cubic diamond Si. ``bilayer_graphene``: 4-atom cell of two
-        graphene layers, the top one shifted in plane. ``molecule``: an isolated molecule of
-        :func:`ase.build.molecule` (no periodicity).
+    prototype : str or None
+        One of :data:`PROTOTYPES`. ``si_bulk``: 8-atom cubic diamond Si.
+        ``bilayer_graphene``: 4-atom cell of two graphene layers, the top one shifted in
+        plane. ``graphene``: the 2-atom monolayer. ``graphite``: bulk 4-atom graphite
+        (periodic along z, two layers per cell, the second shifted). ``ribbon``: a zigzag
+        graphene nanoribbon with H-terminated edges, periodic along z. ``molecule``: an
+        isolated molecule of :func:`ase.build.molecule` (no periodicity). ``structure``:
+        the ``structure`` key. None: ``structure`` when that key is set, else ``si_bulk``.
+    structure : str or None
+        A structure file ASE can read or an ``ase.build`` call
+        (:func:`ase_deeph.structure_spec.read_structure`).
     lattice_constant : float or None
-        Angstrom; None: 5.431 (Si) or 2.46 (graphene).
-    supercell : tuple of 3 int
-        Repetitions of the prototype cell before perturbing.
+        Angstrom; None: 5.431 (Si) or 2.46 (graphene, graphite, ribbon).
+    supercell : 3 int, or 3x3 int matrix
+        Repetitions of the prototype cell before perturbing, or the integer matrix P of
+        :func:`ase.build.make_supercell` (new cell = P @ cell), e.g.
+        ``[[2, 1, 0], [-1, 1, 0], [0, 0, 1]]`` for the sqrt(3) x sqrt(3) graphene cell.
     interlayer_distance : tuple of 2 float
-        Range (Angstrom) of the bilayer spacing, drawn uniformly.
+        Range (Angstrom) of the layer spacing (bilayer, graphite), drawn uniformly.
     vacuum : float
-        Bilayer graphene: cell length along z minus the spacing, Angstrom.
+        Empty gap in Angstrom along each non-periodic direction: bilayer cell length minus
+        the spacing, monolayer cell length, ribbon cell width minus the ribbon width.
     shift : {"random", "AA", "AB"}
-        In-plane shift of the top graphene layer: uniform over the unit cell, or fixed.
+        In-plane shift of the second graphene layer: uniform over the unit cell, or fixed.
     molecules : tuple of str
         ``ase.build.molecule`` names; structure k uses ``molecules[k % len]``.
+    ribbon_width : int
+        Zigzag chains across the ribbon (``ase.build.graphene_nanoribbon``'s ``n``).
     """
 
-    prototype: str = "si_bulk"
+    prototype: str | None = None
+    structure: str | None = None
     lattice_constant: float | None = None
-    supercell: tuple[int, int, int] = (1, 1, 1)
+    supercell: tuple = (1, 1, 1)
     interlayer_distance: tuple[float, float] = (3.2, 3.6)
     vacuum: float = 16.0
     shift: str = "random"
     molecules: tuple[str, ...] = ("H2O",)
+    ribbon_width: int = 3
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "supercell", tuple(int(x) for x in self.supercell))
+        if self.prototype is None:
+            object.__setattr__(self, "prototype",
+                               "structure" if self.structure is not None else "si_bulk")
+        object.__setattr__(self, "supercell", _supercell(self.supercell))
         object.__setattr__(self, "interlayer_distance",
                            tuple(float(x) for x in self.interlayer_distance))
         object.__setattr__(self, "molecules", tuple(str(x) for x in self.molecules))
         if self.prototype not in PROTOTYPES:
             raise ValueError(f"prototype must be one of {PROTOTYPES}, got {self.prototype!r}")
-        if len(self.supercell) != 3 or min(self.supercell) < 1:
-            raise ValueError(f"supercell must be three positive integers, got {self.supercell}")
+        if (self.prototype == "structure") != (self.structure is not None):
+            raise ValueError("set `structure` exactly when prototype = 'structure' "
+                             f"(prototype {self.prototype!r}, structure {self.structure!r})")
+        if self.ribbon_width < 1:
+            raise ValueError(f"ribbon_width must be >= 1, got {self.ribbon_width}")
         if self.shift not in ("random", "AA", "AB"):
             raise ValueError(f"shift must be 'random', 'AA' or 'AB', got {self.shift!r}")
         lo, hi = self.interlayer_distance
@@ -116,7 +137,7 @@ class DFTConfig:
     graphene it took 26 SCF cycles instead of 11 from PySCF's atomic guess.
     """
 
-    basis: str = "gth-dzvp-compact"
+    basis: str = "gth-dzvp-molopt-sr-compact"
     xc: str = "pbe"
     kmesh: tuple[int, int, int] | None = None
     dense_kmesh: tuple[int, int, int] | None = None
@@ -189,6 +210,26 @@ class GenerateConfig:
         path = Path(path)
         with open(path, "rb") as f:
             return cls.from_dict(tomllib.load(f), str(path))
+
+
+def _supercell(value) -> tuple:
+    """Three positive repetitions, or a 3x3 integer matrix with a positive determinant."""
+    try:
+        arr = [[int(x) for x in row] for row in value] if any(
+            isinstance(v, (list, tuple)) for v in value) else [int(x) for x in value]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"supercell must be 3 integers or a 3x3 integer matrix, "
+                         f"got {value!r}") from exc
+    if isinstance(arr[0], list):
+        import numpy as np
+
+        if len(arr) != 3 or any(len(r) != 3 for r in arr) or round(np.linalg.det(arr)) < 1:
+            raise ValueError(f"supercell matrix must be 3x3 with a positive determinant, "
+                             f"got {value!r}")
+        return tuple(tuple(r) for r in arr)
+    if len(arr) != 3 or min(arr) < 1:
+        raise ValueError(f"supercell must be three positive integers, got {value!r}")
+    return tuple(arr)
 
 
 def _build(cls, table, where: str):

@@ -33,6 +33,7 @@ from ase.units import Bohr, Ha
 from . import orbitals
 from .hsdata import HSData
 from .pyscf_basis import (
+    DEFAULT_BASIS,
     MIN_EXPONENT,
     GeometryError,
     PySCFError,
@@ -129,7 +130,7 @@ def default_kmesh(atoms: Atoms, kspacing: float = KSPACING) -> tuple[int, int, i
 
 
 # --------------------------------------------------------------------------- overlap
-def overlap(atoms: Atoms, basis: str = "gth-dzvp-compact", r_cut: float = 8.0) -> HSData:
+def overlap(atoms: Atoms, basis: str = DEFAULT_BASIS, r_cut: float = 8.0) -> HSData:
     """Exact S(R) of a structure in real space, no SCF; linear in the number of atoms.
 
     Parameters
@@ -172,7 +173,7 @@ class OverlapGradient:
     grad: np.ndarray
 
 
-def overlap_gradient(atoms: Atoms, basis: str = "gth-dzvp-compact",
+def overlap_gradient(atoms: Atoms, basis: str = DEFAULT_BASIS,
                      r_cut: float = 8.0) -> OverlapGradient:
     """S(R) and its bond-vector gradient blocks (``int1e_ipovlp``) in real space."""
     setup = _setup(atoms, basis)
@@ -222,7 +223,7 @@ def _basis_metadata(setup: _Setup, basis: str, r_cut: float) -> dict:
 
 
 # ------------------------------------------------------------------------------- run
-def run(atoms: Atoms, basis: str = "gth-dzvp-compact", xc: str = "pbe", kmesh=None,
+def run(atoms: Atoms, basis: str = DEFAULT_BASIS, xc: str = "pbe", kmesh=None,
         dense_kmesh=None, ke_cutoff: float | None = None, r_cut: float = 8.0,
         smearing: float | None = None, conv_tol: float = 1e-9,
         max_cycle: int = 80, dm0: np.ndarray | None = None, return_scf: bool = False):

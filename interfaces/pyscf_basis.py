@@ -22,13 +22,16 @@ import warnings
 import numpy as np
 
 __all__ = [
-    "MIN_EXPONENT", "KE_CUTOFF", "DEFAULT_KE_CUTOFF", "PySCFError", "UnknownElementError",
+    "DEFAULT_BASIS", "MIN_EXPONENT", "KE_CUTOFF", "DEFAULT_KE_CUTOFF", "PySCFError", "UnknownElementError",
     "GeometryError", "SCFConvergenceError", "basis_definition", "pseudo_name",
     "default_ke_cutoff", "element_shells", "pair_integrals",
 ]
 
 _BATCH = 4096
 
+#: Basis of the embedded generator and of every shipped config (issue 13): CP2K's
+#: condensed-phase ``gth-dzvp-molopt-sr`` compacted (exponents >= MIN_EXPONENT).
+DEFAULT_BASIS = "gth-dzvp-molopt-sr-compact"
 #: Smallest primitive exponent of a compact basis, bohr^-2.
 MIN_EXPONENT = 0.15
 #: Plane-wave cutoff of the density (Hartree) per element for multigrid KRKS: changes

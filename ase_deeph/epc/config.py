@@ -42,6 +42,8 @@ from pathlib import Path
 
 import tomllib
 
+from interfaces.pyscf_basis import DEFAULT_BASIS
+
 __all__ = ["EPCConfig", "from_toml"]
 
 _SECTIONS = ("structure", "phonons", "hs", "fd", "coupling", "eliashberg")
@@ -65,7 +67,7 @@ class EPCConfig:
     displacement: float = 0.01
     provider: str = "toy"
     toy_seed: int = 0
-    pyscf_basis: str = "gth-dzvp-compact"
+    pyscf_basis: str = DEFAULT_BASIS
     pyscf_kmesh: tuple[int, int, int] | None = None
     onsite_d: str = "auto"
     n_box: int | tuple[int, int, int] = 1

@@ -26,6 +26,7 @@ import numpy as np
 from ase import Atoms
 
 from interfaces.hsdata import HSData
+from interfaces.pyscf_basis import DEFAULT_BASIS
 
 from .symmetry import complete_records, displacement_symmetry
 
@@ -366,7 +367,7 @@ def sum_rule_error(derivs: EPCDerivatives) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------ on-site D
-def onsite_d_pyscf(basis: str = "gth-dzvp-compact") -> OnsiteD:
+def onsite_d_pyscf(basis: str = DEFAULT_BASIS) -> OnsiteD:
     """On-site D provider from PySCF ``int1e_ipovlp`` (same orbital order as ``pyscf.run``)."""
     from interfaces.pyscf import overlap_gradient
 
