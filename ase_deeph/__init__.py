@@ -8,6 +8,8 @@ Torch-free names are imported eagerly; the model-related ones (``predict``,
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -28,3 +30,22 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ase_deeph' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping lazy functions ahead of same-named submodules.
+
+    The lazy functions ``predict`` and ``train`` share their names with submodules;
+    importing a submodule would bind the *module* here, so that ``from ase_deeph import
+    predict`` returned a module once a calculator had run. Those two submodules stay
+    reachable as ``importlib.import_module("ase_deeph.predict")`` and
+    ``from ase_deeph.predict import ...``.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

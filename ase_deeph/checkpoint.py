@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import e3nn
@@ -21,7 +22,16 @@ from interfaces.atomic import atomic_path
 from .config import ModelConfig
 from .model import HamiltonianNet
 
-__all__ = ["FORMAT_VERSION", "save_model", "load_model", "read_meta", "package_version"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model", "load_model", "read_meta",
+           "package_version", "load_state"]
+
+
+class ModelFileError(ValueError):
+    """A model or training-state file is unreadable or inconsistent; the message names it."""
+
+    def __init__(self, path, message: str):
+        self.path = str(path)
+        super().__init__(f"{path}: {message}")
 
 #: Bump when the weight layout changes; files of another version are refused.
 FORMAT_VERSION = 1
@@ -64,15 +74,40 @@ def save_model(model: HamiltonianNet, path, extra: dict | None = None) -> Path:
 
 
 def read_meta(path) -> dict:
-    """Metadata of a model file (no weights loaded)."""
+    """Metadata of a model file (no weights loaded), checked for the keys loading needs."""
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
     except Exception as exc:  # safetensors raises several error types
-        raise ValueError(f"{path}: not a safetensors model file ({exc})") from None
+        raise ModelFileError(path, f"not a safetensors model file ({exc})") from None
     if "ase_deeph" not in header:
-        raise ValueError(f"{path}: safetensors file without ase-deeph metadata")
-    return json.loads(header["ase_deeph"])
+        raise ModelFileError(path, "safetensors file without ase-deeph metadata")
+    try:
+        meta = json.loads(header["ase_deeph"])
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(path, f"ase-deeph metadata is not valid JSON ({exc})") from None
+    _check_meta(path, meta)
+    return meta
+
+
+def _check_meta(path, meta) -> None:
+    """Raise ModelFileError unless the metadata has a usable basis, config and electrons."""
+    if not isinstance(meta, dict):
+        raise ModelFileError(path, "ase-deeph metadata is not a JSON object")
+    basis = meta.get("basis")
+    if not isinstance(basis, dict) or not basis or not all(
+            isinstance(sh, list) and all(isinstance(x, int) and 0 <= x <= 6 for x in sh)
+            for sh in basis.values()):
+        raise ModelFileError(path, "metadata 'basis' must map each element to its list of "
+                                   f"shell l values, got {basis!r}"[:300])
+    if not isinstance(meta.get("model_config"), dict):
+        raise ModelFileError(path, "metadata has no 'model_config' table")
+    valence = meta.get("valence_electrons") or {}
+    if not isinstance(valence, dict) or any(
+            not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+            for v in valence.values()):
+        raise ModelFileError(path, "metadata 'valence_electrons' must be finite, non-negative "
+                                   f"numbers per element, got {valence!r}"[:300])
 
 
 def load_model(path, basis: dict | None = None,
@@ -95,11 +130,11 @@ def load_model(path, basis: dict | None = None,
     """
     meta = read_meta(path)
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: model format {meta.get('format_version')} but this "
+        raise ModelFileError(path, f"model format {meta.get('format_version')} but this "
                          f"ase-deeph ({package_version()}) reads format {FORMAT_VERSION}")
     if _minor(meta.get("e3nn_version", "?")) != _minor(e3nn.__version__):
-        raise ValueError(f"{path}: written with e3nn {meta.get('e3nn_version')}, installed "
-                         f"{e3nn.__version__}; install the matching e3nn minor version")
+        raise ModelFileError(path, f"written with e3nn {meta.get('e3nn_version')}, installed "
+                                   f"{e3nn.__version__}; install the matching e3nn minor version")
     stored = {el: tuple(sh) for el, sh in meta["basis"].items()}
     if basis is not None:
         for el, shells in basis.items():
@@ -110,9 +145,29 @@ def load_model(path, basis: dict | None = None,
                                  f"requested {tuple(shells)}")
     # files from before these options: no two-centre path, per-l normalisation
     cfg = {"two_centre": False, "norm": "per_l", **meta["model_config"]}
-    model = HamiltonianNet(ModelConfig(**cfg), stored, meta.get("spin", "none"))
-    missing, unexpected = model.load_state_dict(load_file(str(path), device=device), strict=False)
+    try:
+        model = HamiltonianNet(ModelConfig(**cfg), stored, meta.get("spin", "none"))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelFileError(path, f"metadata 'model_config' / 'spin' do not describe a "
+                                   f"model ({type(exc).__name__}: {exc})") from None
+    weights = load_file(str(path), device=device)
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ModelFileError(path, f"non-finite (NaN or inf) weights in {bad[:3]}")
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        raise ModelFileError(path, f"weights do not fit the model ({exc})"[:400]) from None
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit the model (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+        raise ModelFileError(path, f"weights do not fit the model (missing {missing[:3]}, "
+                                   f"unexpected {unexpected[:3]})")
     return model.to(device).eval(), meta
+
+
+def load_state(path) -> dict:
+    """Read a training ``state.pt`` (``torch.load`` with ``weights_only``: no pickle code)."""
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, ...: torch raises many types
+        raise ModelFileError(path, f"unreadable training state ({type(exc).__name__}: {exc}"
+                                   "); remove it (or the run folder) to start afresh") from None

@@ -48,14 +48,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train import train_from_toml
 
-    train_from_toml(args.config, out_dir=args.output, resume=args.resume)
+    train_from_toml(args.config, out_dir=args.output, resume=args.resume, force=args.force)
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .workflows import predict_file
 
-    written = predict_file(args.structure, args.model, args.output, args.to_code)
+    written = predict_file(args.structure, args.model, args.output, args.to_code,
+                           force=args.force)
     print(f"wrote {written}")
     return 0
 
@@ -115,6 +116,7 @@ def _add_data_verbs(sub) -> None:
     t.add_argument("config", help="training TOML (see ase_deeph/configs/)")
     t.add_argument("-o", "--output", default=None, help="run folder (default from config)")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run exactly")
+    t.add_argument("--force", action="store_true", help="replace a run already in the folder")
     t.set_defaults(func=_cmd_train)
 
     r = sub.add_parser("predict", help="predict H (and S) of a structure file")
@@ -123,6 +125,7 @@ def _add_data_verbs(sub) -> None:
     r.add_argument("-o", "--output", required=True, help="output file or folder")
     r.add_argument("--to", dest="to_code", default="hsdata",
                    help="hsdata | deeph | deeph-legacy | siesta | abacus | openmx")
+    r.add_argument("--force", action="store_true", help="replace an existing HDF5 output")
     r.set_defaults(func=_cmd_predict)
 
 
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FormatError, ValueError, FileNotFoundError) as exc:
+    except (FormatError, ValueError, FileNotFoundError, FileExistsError) as exc:
         if os.environ.get("ASE_DEEPH_DEBUG"):
             raise
         print(f"ase-deeph {args.verb}: error: {exc}", file=sys.stderr)

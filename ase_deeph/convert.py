@@ -1,4 +1,10 @@
-"""Convert one DFT run, or a whole tree of runs, between formats (``ase-deeph convert``)."""
+"""Convert one DFT run, or a whole tree of runs, between formats (``ase-deeph convert``).
+
+A run that fails (a damaged ``.gz``, a truncated file, NaN coordinates...) is reported in
+:class:`ConvertReport` with the reason, which names the offending file, and the others are
+converted. Hidden files and folders (names starting with ``.``, e.g. the temporaries of
+an interrupted atomic write) are never taken for runs.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +39,8 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
     """Return the runs under ``root``.
 
     That is ``root`` itself if it is a file or one run, else every folder (or file)
-    below it that the registry recognises (as ``code`` when given).
+    below it that the registry recognises (as ``code`` when given). Hidden files and
+    folders (``.name``) are skipped.
     """
     root = Path(root)
     if root.is_file():
@@ -46,7 +53,7 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
         pass
     runs: list[Path] = []
     for folder, subdirs, _files in os.walk(root):
-        subdirs.sort()
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         here = Path(folder)
         if here == root:
             continue
@@ -58,8 +65,14 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
             runs.append(here)
             subdirs.clear()
     if code in ("siesta", "openmx", "hsdata") or (code is None and not runs):
-        runs += sorted(p for p in root.rglob("*") if p.is_file() and _single_file_run(p, code))
+        runs += sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)
+                       and _single_file_run(p, code))
     return runs
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """Tell whether ``path`` or a folder between ``root`` and it is hidden (``.name``)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def _single_file_run(path: Path, code: str | None) -> bool:
@@ -116,7 +129,9 @@ def convert(
     Returns
     -------
     ConvertReport
-        Successes and failures with reasons; a failing run never stops the others.
+        Successes (with the path actually written: single-file writers add their
+        extension, e.g. ``.HSX``) and failures with reasons naming the offending file; a
+        failing run never stops the others.
     """
     from tqdm import tqdm
 
@@ -137,9 +152,9 @@ def convert(
                     sources.append(source)
                 continue
             target = dst if len(runs) == 1 else dst / label
-            interfaces.write(interfaces.read(run, from_code), target, to_code)
-            done.append((str(run), str(target)))
-        except (FormatError, ValueError, OSError, KeyError) as exc:
+            written = interfaces.write(interfaces.read(run, from_code), target, to_code)
+            done.append((str(run), str(written)))
+        except Exception as exc:  # any failure of one run is reported, never raised
             failed.append((str(run), f"{type(exc).__name__}: {exc}"))
     if items:
         names = interfaces.save_many(items, dst, append=dst.exists())

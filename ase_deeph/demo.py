@@ -21,6 +21,7 @@ import numpy as np
 
 import interfaces
 from interfaces import HSData
+from interfaces.atomic import write_text
 
 from . import solvers
 
@@ -168,9 +169,7 @@ def run_demo(output: str | os.PathLike = "demo_out", quick: bool = False,
         warnings.filterwarnings("ignore", message="S\\(k\\) is ill-conditioned")
         summary = _model_demo(out, quick, model) if has_model else _siesta_demo(out, quick)
     summary["wall_time_s"] = time.perf_counter() - t0
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1, default=float))
-    os.replace(tmp, out / "summary.json")
+    write_text(out / "summary.json", json.dumps(summary, indent=1, default=float))
     return summary
 
 

@@ -29,13 +29,14 @@ from .epc import (
     phonon_modes,
     phonopy_forces,
     phonopy_from_atoms,
+    tersoff_carbon,
     tersoff_si,
 )
 from .epc.config import EPCConfig, from_toml
 
 __all__ = ["run_epc_config", "build_inputs", "model_provider", "plot_lines"]
 
-_CALCULATORS = {"tersoff-si": tersoff_si}
+_CALCULATORS = {"tersoff-si": tersoff_si, "tersoff-c": tersoff_carbon}
 
 
 def _structure(cfg: EPCConfig, ph=None) -> Atoms:
@@ -47,11 +48,25 @@ def _structure(cfg: EPCConfig, ph=None) -> Atoms:
         from ase.build import bulk
 
         return bulk(cfg.bulk, cfg.crystal, a=cfg.a)
+    if cfg.build is not None:
+        return _build(cfg)
     if ph is None:
         raise ValueError("no [structure] given and no phonopy_yaml to take it from")
     p = ph.primitive
     return Atoms(p.symbols, cell=p.cell, scaled_positions=p.scaled_positions, pbc=True,
                  masses=p.masses)
+
+
+def _build(cfg: EPCConfig) -> Atoms:
+    """``[structure] build``: "graphene" (``ase.build.graphene``, a and vacuum in A)."""
+    if cfg.build != "graphene":
+        raise ValueError(f"[structure] build must be 'graphene', got {cfg.build!r}")
+    from ase.build import graphene
+
+    atoms = graphene(a=2.46 if cfg.a is None else cfg.a,
+                     vacuum=9.0 if cfg.vacuum is None else cfg.vacuum)
+    atoms.pbc = True
+    return atoms
 
 
 def _phonons(cfg: EPCConfig):
@@ -109,8 +124,11 @@ def _provider(cfg: EPCConfig):
 
         prov = partial(run, basis=cfg.pyscf_basis, kmesh=cfg.pyscf_kmesh)
         onsite = onsite_d_pyscf(cfg.pyscf_basis)
+    elif cfg.provider == "model":
+        prov, onsite = model_provider(cfg.model)
     else:
-        prov, onsite = model_provider(cfg.provider)
+        raise ValueError(f"[hs] provider must be 'toy', 'pyscf' or 'model' (or a model file), "
+                         f"got {cfg.provider!r}")
     if cfg.onsite_d == "none":
         onsite = None
     elif cfg.onsite_d != "auto":
@@ -159,15 +177,20 @@ def plot_lines(path: Path, x, y, xlabel: str, ylabel: str, ticks=None) -> None:
 
 def _path_coupling(cfg, atoms, ph, derivs, out, arrays, summary):
     bp = atoms.cell.bandpath(cfg.qpath, npoints=cfg.npoints)
-    modes = phonon_modes(ph, bp.kpts, atoms, cfg.soft_cutoff)
-    res = coupling(derivs, modes, cfg.kpoints, bands=cfg.bands, form=cfg.form)
+    modes = phonon_modes(ph, bp.kpts, atoms, cfg.soft_cutoff, cfg.imag_tol)
+    res = coupling(derivs, modes, cfg.kpoints, bands=cfg.bands, form=cfg.form,
+                   mask_unstable=cfg.mask_unstable)
     g_mode = np.sqrt(np.mean(res.g_avg[:, 0] ** 2, axis=(-1, -2)))  # [nq, n_modes] meV
     x, xt, labels = bp.get_linear_kpoint_axis()
     arrays.update({"path/qpoints": bp.kpts, "path/x": x, "path/g_avg": res.g_avg,
                    "path/omega_meV": modes.energies_mev, "path/kpoints": res.kpoints,
-                   "path/bands": res.bands})
+                   "path/bands": res.bands, "path/masked": res.masked})
+    finite = res.g_avg[np.isfinite(res.g_avg)]
     summary["path"] = {"qpath": cfg.qpath, "form": res.form, "onsite_d": res.onsite_d,
-                       "g_units": "meV", "max_g_meV": float(res.g_avg.max())}
+                       "g_units": "meV", "max_g_meV": float(finite.max()) if finite.size else None,
+                       "mask_unstable": cfg.mask_unstable,
+                       "n_masked_modes": int(res.masked.sum()),
+                       "n_unstable_modes": int(modes.unstable.sum())}
     plot_lines(out / "g_path.png", x, g_mode, "q", "|g| (meV), rms over bands, k = first k",
           (xt, [r"$\Gamma$" if s == "G" else s for s in labels]))
 
@@ -175,13 +198,16 @@ def _path_coupling(cfg, atoms, ph, derivs, out, arrays, summary):
 def _mesh(cfg, ph, derivs, out, arrays, summary):
     res = eliashberg(derivs, ph, k_mesh=cfg.k_mesh, q_mesh=cfg.q_mesh or cfg.k_mesh,
                      sigma_el=cfg.sigma_el, sigma_ph=cfg.sigma_ph,
-                     fermi_level=cfg.fermi_level, form=cfg.form, soft_cutoff=cfg.soft_cutoff)
+                     fermi_level=cfg.fermi_level, form=cfg.form, soft_cutoff=cfg.soft_cutoff,
+                     imag_tol=cfg.imag_tol)
     arrays.update({"mesh/qpoints": res.modes.qpoints, "mesh/lambda_qnu": res.lambda_qnu,
                    "mesh/gamma_qnu_meV": res.gamma_qnu, "mesh/omega_meV": res.modes.energies_mev,
                    "mesh/omega_grid_meV": res.omega_grid, "mesh/a2f": res.a2f})
     summary["eliashberg"] = {
         "lambda": res.lam, "omega_log_meV": res.omega_log, "omega_2_meV": res.omega_2,
         "n_f_per_spin_per_eV": res.n_f, "fermi_level_eV": res.fermi_level,
+        "fermi_level_given": cfg.fermi_level is not None, "fermi_in_gap": res.fermi_in_gap,
+        "n_unstable_modes": res.n_unstable,
         "sigma_el_eV": res.sigma_el, "sigma_ph_meV": res.sigma_ph, "k_mesh": res.k_mesh,
         "q_mesh": res.q_mesh, "n_soft_modes_skipped": res.n_soft, "form": res.form,
         "onsite_d": res.onsite_d,
@@ -201,7 +227,8 @@ def run_epc_config(config_path, out_dir) -> dict:
                          symmetry=cfg.symmetry,
                          onsite_d=onsite)
     arrays = {"derivatives/cell_pairs": derivs.cell_pairs}
-    summary = {"config": str(config_path), "provider": cfg.provider, "onsite_d": derivs.onsite_d,
+    summary = {"config": str(config_path), "provider": cfg.provider, "model": cfg.model,
+               "onsite_d": derivs.onsite_d,
                "delta_A": derivs.delta, "scheme": derivs.scheme, "n_box": derivs.n_box}
     if cfg.qpath:
         _path_coupling(cfg, atoms, ph, derivs, out, arrays, summary)

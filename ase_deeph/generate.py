@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,9 +219,8 @@ def _reference_guess(cfg: GenerateConfig, parts: Path) -> np.ndarray | None:
     except _RECORDED:
         return None
     dm = np.asarray(mf.make_rdm1())
-    tmp = parts / ".reference_dm.tmp.npy"
-    np.save(tmp, dm)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, dm)
     return dm
 
 

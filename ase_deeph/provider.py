@@ -195,6 +195,7 @@ class ModelProvider:
         """Predict H(R) of ``atoms`` and attach S(R) and the valence electron count."""
         from .predict import predict
 
+        self.check_elements(atoms)
         make_s = self._overlap()
         s = make_s(atoms) if make_s is not None else None
         hs = predict(self.model, atoms, overlap=s, device=self.device)
@@ -203,6 +204,16 @@ class ModelProvider:
         n_e = sum(valence[el] for el in symbols) if all(el in valence for el in symbols) \
             else math.nan
         return hs.replace(n_electrons=n_e)
+
+    def check_elements(self, atoms: Atoms) -> None:
+        """Raise ValueError naming the elements of ``atoms`` that the model does not know."""
+        known = list(self.model.basis)
+        missing = sorted(set(atoms.get_chemical_symbols()) - set(known))
+        if missing:
+            name = self.meta.get("name") or self.meta.get("source_path") or "the model"
+            raise ValueError(f"elements {missing} are not in the model ({name} knows "
+                             f"{sorted(known)}); use a model trained on them, or make one "
+                             "with `ase-deeph generate` + `ase-deeph train`")
 
     def dense_threshold(self, hs: HSData, kpts) -> float:
         """Projection threshold of dense solves of ``hs`` at ``kpts``.

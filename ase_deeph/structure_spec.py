@@ -35,7 +35,7 @@ BUILDERS = tuple(sorted(_builders()))
 
 
 def is_build_spec(text: str) -> bool:
-    """True when ``text`` looks like ``name(...)`` with ``name`` in :data:`BUILDERS`."""
+    """Tell whether ``text`` looks like ``name(...)`` with ``name`` in :data:`BUILDERS`."""
     head = text.strip().split("(", 1)[0].strip()
     return text.strip().endswith(")") and head in BUILDERS
 

@@ -23,7 +23,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from interfaces.atomic import atomic_path, write_text
+
 from .bandloss import BandSpec, band_loss_terms
+from .checkpoint import load_state
 from .config import ModelConfig, TrainConfig, from_toml
 from .dataset import SHELL_NAMES, HSDataset, collate, scan_dataset
 from .losses import batch_loss, gather_values, to_device
@@ -199,9 +202,8 @@ def _save_state(path: Path, model, opt, sched, epoch: int, best: float, bad: int
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
              "scheduler": sched.state_dict(), "epoch": epoch, "best": best, "bad": bad,
              "rng": _rng_state(), "model_config": json.dumps(dataclasses.asdict(model_cfg))}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bool):
@@ -212,7 +214,7 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     splits = split_names(names, train_cfg.split, train_cfg.seed)
     state = None
     if resume and (out / "state.pt").exists():
-        state = torch.load(out / "state.pt", weights_only=True)
+        state = load_state(out / "state.pt")
         model_cfg = ModelConfig(**json.loads(state["model_config"]))
     init = None
     if state is None and train_cfg.init_model:
@@ -288,8 +290,29 @@ def _electrons_and_overlap(path: Path, names: list[str]) -> dict:
     return {"valence_electrons": valence, "overlap_source": source}
 
 
+#: Files of a run folder; a new run refuses to replace them unless ``force``.
+RUN_FILES = ("model.safetensors", "state.pt", "metrics.jsonl", "test_metrics.json")
+
+
+class RunExistsError(FileExistsError):
+    """A run folder already holds a run, and neither resume nor force was asked for."""
+
+
+def _claim_run(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a finished or interrupted run; with ``force`` clear its files."""
+    present = [n for n in RUN_FILES if (out / n).exists()]
+    if not present or resume:
+        return
+    if not force:
+        raise RunExistsError(
+            f"{out} already holds a run ({', '.join(present)}); continue it with --resume "
+            "(resume=True), replace it with --force (force=True), or choose another -o")
+    for name in present:
+        (out / name).unlink()
+
+
 def train(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=None, out_dir=None,
-          resume: bool = False) -> Path:
+          resume: bool = False, force: bool = False) -> Path:
     """Train a model; returns the path of the best model file.
 
     Parameters
@@ -300,12 +323,16 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=None, out
         Override the dataset file and the run folder.
     resume : bool
         Continue exactly from ``out_dir/state.pt`` when it exists.
+    force : bool
+        Replace a run already in ``out_dir``; without it (and without ``resume``) such a
+        folder raises :class:`RunExistsError`.
     """
-    return train_model(model_cfg, train_cfg, dataset_path, out_dir, resume)[0]
+    return train_model(model_cfg, train_cfg, dataset_path, out_dir, resume, force)[0]
 
 
 def train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=None,
-                out_dir=None, resume: bool = False) -> tuple[Path, HamiltonianNet]:
+                out_dir=None, resume: bool = False,
+                force: bool = False) -> tuple[Path, HamiltonianNet]:
     """As :func:`train`, also returning this process's final model (e.g. to compare ranks)."""
     from .checkpoint import save_model
 
@@ -315,6 +342,7 @@ def train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=Non
     rank, world, device = _distributed(train_cfg.device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        _claim_run(out, resume, force)
     model, model_cfg, sets, splits, state = _build(model_cfg, train_cfg, out, resume)
     dtype = getattr(torch, model_cfg.dtype)
     model = model.to(device)
@@ -363,7 +391,7 @@ def _test(out: Path, dataset, device, dtype, loss: str, species: list[str]) -> N
 
     best_model, _ = load_model(out / "model.safetensors", device=str(device))
     test = evaluate(best_model, dataset, device, dtype, loss, species)
-    (out / "test_metrics.json").write_text(json.dumps(test, indent=1))
+    write_text(out / "test_metrics.json", json.dumps(test, indent=1))
 
 
 def _run_epoch(net, model, opt, dataset, cfg: TrainConfig, epoch: int, rank: int, world: int,
@@ -386,7 +414,7 @@ def _run_epoch(net, model, opt, dataset, cfg: TrainConfig, epoch: int, rank: int
     return total / max(len(batches), 1)
 
 
-def train_from_toml(path, out_dir=None, resume: bool = False) -> Path:
+def train_from_toml(path, out_dir=None, resume: bool = False, force: bool = False) -> Path:
     """``ase-deeph train CONFIG.toml``: read the config and call :func:`train`."""
     model_cfg, train_cfg = from_toml(path)
-    return train(model_cfg, train_cfg, out_dir=out_dir, resume=resume)
+    return train(model_cfg, train_cfg, out_dir=out_dir, resume=resume, force=force)

@@ -23,9 +23,19 @@ __all__ = ["load_input", "bands_file", "dos_file", "predict_file", "default_kmes
 def load_input(path: str | os.PathLike, model=None) -> HSData:
     """Return H(R), S(R) of a DFT run / HSData file, or predict them for a structure file."""
     path = Path(path)
-    if model is None:
-        return interfaces.read(path)
     import ase.io
+
+    if model is None:
+        try:
+            return interfaces.read(path)
+        except interfaces.FormatError as exc:
+            try:
+                ase.io.read(path)
+            except Exception:  # not a structure either: the reader's message stands
+                raise exc from None
+            raise interfaces.FormatError(
+                path, "is a structure file, not a DFT Hamiltonian: pass -m MODEL (e.g. "
+                "-m default) to predict H and S for it") from None
 
     from .calculator import _resolve_provider
 
@@ -61,7 +71,8 @@ def bands_file(src, output, path: str | None = None, npoints: int = 120, model=N
                          "use 'ase-deeph dos' for a molecule")
     ef, _ = _fermi(hs)
     bs = solvers.band_structure(hs, path, npoints, fermi_level=ef if math.isfinite(ef) else None)
-    solvers.plot_bands(bs, output, emin=emin, emax=emax, title=hs.atoms.get_chemical_formula())
+    solvers.plot_bands(bs, output, emin=emin, emax=emax, title=hs.atoms.get_chemical_formula(),
+                       fermi_known=math.isfinite(ef))
     return {"input": str(src), "output": str(output), "fermi_level_eV": _num(ef),
             "path": bs.path.path, "n_kpoints": int(len(bs.path.kpts)),
             "n_bands": int(bs.energies.shape[-1])}
@@ -83,11 +94,15 @@ def dos_file(src, output, kmesh=None, width: float = 0.1, model=None) -> dict:
             "kmesh": list(mesh.size), "n_irreducible_k": int(mesh.nk)}
 
 
-def predict_file(structure, model, output, to_code: str = "hsdata") -> str:
-    """Predict H (and S) of a structure file and write it in the format ``to_code``."""
+def predict_file(structure, model, output, to_code: str = "hsdata",
+                 force: bool = False) -> str:
+    """Predict H (and S) of a structure file and write it in the format ``to_code``.
+
+    An existing HDF5 ``output`` is replaced only with ``force`` (FileExistsError otherwise).
+    """
     hs = load_input(structure, model or "default")
     if to_code == "hsdata":
-        interfaces.save(hs, output)
+        interfaces.save(hs, output, overwrite=force)
     else:
         interfaces.write(hs, output, to_code)
     return str(output)

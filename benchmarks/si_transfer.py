@@ -49,7 +49,7 @@ def reference(path: Path, repeat, seed: int) -> tuple[interfaces.HSData, float]:
     t0 = time.perf_counter()
     hs = pyscf.run(atoms, **(cfg.dft.run_kwargs() | {"kmesh": kmesh}))
     seconds = time.perf_counter() - t0
-    hs.save(path)
+    hs.save(path, overwrite=True)
     return hs, seconds
 
 

@@ -51,7 +51,7 @@ def main() -> None:
         hs = pyscf.run(atoms, **kwargs)
         seconds = time.perf_counter() - t0
     if args.hs:
-        hs.save(args.hs)
+        hs.save(args.hs, overwrite=True)
     path = solvers.bandpath(atoms, "KGMK", 60)
     mesh = solvers.kmesh(atoms, (6, 6, 1))
     out = {}

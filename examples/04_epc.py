@@ -13,6 +13,9 @@ Run::
 
 Writes ``g_path.png`` (|g| per mode, k = Gamma, top three valence bands, degeneracy-averaged,
 in meV) and ``a2f.png`` (alpha^2F of the hole-doped toy, E_F 0.3 eV below the valence-band top).
+The Fermi level is set explicitly because Si is an insulator: the computed one is mid-gap,
+where N_F = lambda = 0 (``epc.eliashberg`` warns). The path part with the shipped Si model as
+a TOML config (about 25 s): ``ase-deeph epc ase_deeph/configs/epc/si_model.toml -o epc_si``.
 
 Comparison with DFPT (Perturbo ``tests/refs/si_ephmat.yml``, k = Gamma, bands 2-4, same path):
 there the highest branch has |g| = 146 meV at L, 126 meV at X and 190 meV at Gamma, and the

@@ -9,6 +9,14 @@ vacuum axis exceeds twice the 8 A range of H), u = 0.01 A, central differences.
 Computed: g at the Dirac point k = K for q = Gamma and q = K (K -> K'), all modes, and along
 the path Gamma-M-K-Gamma (|g| per mode, rms over the two pi bands at K; plot ``g_path.png``).
 
+Unstable phonons: Tersoff's flexural (ZA) branch is imaginary near Gamma (down to -10 meV,
+23 of the 60 path q-points). Imaginary modes are no couplings, and next to the imaginary
+region the branch has tiny positive frequencies (2.6 meV on Gamma-M) whose
+``1/sqrt(omega)`` factor gave a spurious 2.1 eV |g| peak; the path coupling therefore uses
+``mask_unstable="branch"``: the whole unstable branch is NaN (not drawn; a warning names the
+q-points) and ``summary.json`` records ``n_unstable_path_modes``. The same run as a TOML:
+``ase-deeph epc ase_deeph/configs/epc/graphene_model.toml``.
+
 Comparison: Piscanec et al., PRL 93, 185503 (2004) (DFT-PBE, graphene) report
 <D^2_Gamma>_F = 45.60 (eV/A)^2 (E2g) and <D^2_K>_F = 92.05 (eV/A)^2 (A1'), i.e. a ratio of
 2.02, with <g^2> = <D^2> hbar / (2 M omega). Here D^2_nu = |g_nu|^2 2 M omega_nu / hbar is
@@ -60,16 +68,6 @@ from ase_deeph.provider import REFERENCE_THRESHOLD, default_model_path
 PISCANEC = {"D2_Gamma_eV2_per_A2": 45.60, "D2_K_eV2_per_A2": 92.05}
 
 
-def tersoff_carbon():
-    """ASE Tersoff calculator with Tersoff's carbon parameters (PRB 39, 5566 (1989))."""
-    from ase.calculators.tersoff import Tersoff, TersoffParameters
-
-    p = TersoffParameters(m=3.0, gamma=1.0, lambda3=0.0, c=38049.0, d=4.3484, h=-0.57058,
-                          n=0.72751, beta=1.5724e-7, lambda2=2.2119, B=346.74, R=1.95, D=0.15,
-                          lambda1=3.4879, A=1393.6)
-    return Tersoff({("C", "C", "C"): p})
-
-
 def d_squared(res, mass: float) -> np.ndarray:
     """|D|^2 in (eV/A)^2 per (q, mode, m, n) at the first k from g (meV) and omega (meV)."""
     omega = res.modes.energies_mev  # [nq, n_modes]
@@ -105,7 +103,8 @@ def main() -> None:
     atoms = graphene(a=2.46, vacuum=9.0)  # c = 18 A, as the training cells
     atoms.pbc = True
     t0 = time.perf_counter()
-    ph = epc.phonopy_forces(epc.phonopy_from_atoms(atoms, np.diag([6, 6, 1])), tersoff_carbon)
+    ph = epc.phonopy_forces(epc.phonopy_from_atoms(atoms, np.diag([6, 6, 1])),
+                            epc.tersoff_carbon)
     t_ph = time.perf_counter() - t0
     if args.provider == "pyscf":  # DFT H(R): project only its folding artefacts (1e-4)
         (provider, onsite), thr = pyscf_provider(), REFERENCE_THRESHOLD
@@ -135,8 +134,12 @@ def main() -> None:
         "ratio_K_over_Gamma": float(d2_k / d2_gamma), "piscanec_2004": PISCANEC,
     }
     path = atoms.cell.bandpath("GMKG", npoints=args.npoints)
-    along = epc.coupling(derivs, epc.phonon_modes(ph, path.kpts, atoms), [k_dirac], bands=pi)
-    g_mode = np.sqrt(np.mean(along.g_avg[:, 0] ** 2, axis=(-1, -2)))  # [nq, 6] meV
+    path_modes = epc.phonon_modes(ph, path.kpts, atoms)
+    along = epc.coupling(derivs, path_modes, [k_dirac], bands=pi, mask_unstable="branch")
+    g_mode = np.sqrt(np.mean(along.g_avg[:, 0] ** 2, axis=(-1, -2)))  # [nq, 6] meV, NaN masked
+    summary["n_unstable_path_modes"] = int(path_modes.unstable.sum())
+    summary["masked_path_branches"] = np.flatnonzero(along.masked.any(axis=0)).tolist()
+    summary["max_g_path_meV"] = float(np.nanmax(g_mode))
     x, xt, labels = path.get_linear_kpoint_axis()
     plot_lines(out / "g_path.png", x, g_mode, "q", "|g| (meV), k = K, pi bands",
                (xt, [r"$\Gamma$" if s == "G" else s for s in labels]))

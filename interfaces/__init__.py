@@ -49,8 +49,16 @@ def _module(code: str):
     return importlib.import_module(FORMATS[code][0])
 
 
+def _visible(names) -> list[str]:
+    """File names without hidden ones (``.x.h5.123.tmp`` temporaries of atomic writes)."""
+    return sorted(n for n in names if not n.startswith("."))
+
+
 def detect(path: str | os.PathLike) -> str:
     """Guess the code of a file or of the run in a folder from file names.
+
+    Hidden files (names starting with ``.``, such as the temporaries of an interrupted
+    atomic write) are never recognised.
 
     Raises
     ------
@@ -58,17 +66,18 @@ def detect(path: str | os.PathLike) -> str:
         If nothing (or the path itself) is recognised.
     """
     path = Path(path)
-    files = [path.name] if path.is_file() else (
-        sorted(p.name for p in path.iterdir()) if path.is_dir() else []
-    )
-    if not files:
+    if path.is_file():
+        files = _visible([path.name])
+    elif path.is_dir():
+        files = _visible(p.name for p in path.iterdir())
+    else:
         raise FormatError(path, "no such file or folder")
     for code, (_, patterns) in FORMATS.items():
         if code == "hsdata" and path.is_dir():
             continue
         if any(fnmatch.fnmatch(f, p) for f in files for p in patterns):
             return code
-    raise FormatError(path, "could not recognise the DFT code from the file names")
+    raise FormatError(path, "could not recognise the DFT code from the (non-hidden) file names")
 
 
 def read(path: str | os.PathLike, code: str | None = None, **kwargs) -> HSData:
@@ -79,6 +88,12 @@ def read(path: str | os.PathLike, code: str | None = None, **kwargs) -> HSData:
     return _module(code).read(path, **{**_CODE_KWARGS.get(code, {}), **kwargs})
 
 
-def write(hs: HSData, path: str | os.PathLike, code: str, **kwargs) -> None:
-    """Write :class:`HSData` in the format of ``code``."""
-    _module(code).write(hs, path, **{**_CODE_KWARGS.get(code, {}), **kwargs})
+def write(hs: HSData, path: str | os.PathLike, code: str, **kwargs) -> Path:
+    """Write :class:`HSData` in the format of ``code``; return the path actually written.
+
+    Single-file writers add their code's extension when ``path`` lacks it (``.HSX`` for
+    SIESTA, ``.scfout`` for OpenMX), so that :func:`read` (``detect``) reads every written
+    file back; folder writers return ``path``.
+    """
+    out = _module(code).write(hs, path, **{**_CODE_KWARGS.get(code, {}), **kwargs})
+    return out if isinstance(out, Path) else Path(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +25,20 @@ _MARK = np.dtype("<i4")
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    """Return the bytes of ``path``, transparently gunzipping ``*.gz`` files."""
+    """Return the bytes of ``path``, transparently gunzipping ``*.gz`` files.
+
+    Raises
+    ------
+    FormatError
+        Naming ``path`` for a missing file or a damaged or truncated gzip stream.
+    """
     path = Path(path)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:
                 return fh.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise FormatError(path, f"cannot read file: {exc}") from exc
 
 

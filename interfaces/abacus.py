@@ -37,10 +37,8 @@ in ``metadata["overlap"]`` (``{"kind": "nao", "files": ...}``, see
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 
@@ -63,10 +61,12 @@ from .abacus_text import (
     parse_stru,
     parse_upf_valence,
     read_text,
+    shells_from_tags,
     shells_tag,
     species_order,
 )
-from .errors import FormatError
+from .checks import check_structure
+from .errors import FormatError, reader
 from .hsdata import HSData, parse_irreps
 
 __all__ = ["read", "write", "write_input", "H_NAMES", "S_NAMES"]
@@ -125,6 +125,7 @@ def _first(folders, pattern: str) -> Path | None:
 
 
 # ---------------------------------------------------------------------- reading
+@reader
 def read(path: str | os.PathLike, basis: dict | None = None) -> HSData:
     """Read an ABACUS run into :class:`HSData` (eV, Angstrom, internal orbital order).
 
@@ -139,7 +140,8 @@ def read(path: str | os.PathLike, basis: dict | None = None) -> HSData:
     Raises
     ------
     FormatError
-        For missing, truncated, corrupted or mutually inconsistent files.
+        For missing, truncated, corrupted or mutually inconsistent files, and NaN or
+        infinite cells or positions (naming the file).
     """
     folder = _csr_folder(Path(path))
     roots = [folder, folder.parent]
@@ -157,7 +159,7 @@ def read(path: str | os.PathLike, basis: dict | None = None) -> HSData:
     log = parse_log(read_text(log_path), log_path) if log_path else LogData()
     mats = [(p, m) for p, m in zip([*h_paths, s_path], [*h_mats, s_mat], strict=True)
             if m is not None]
-    atoms = _structure(folder, stru, stru_path, mats, log)
+    atoms = _structure(folder, stru, stru_path, mats, log, log_path)
     spinor = any(np.iscomplexobj(m.val) for m in h_mats)
     shells = _shells(atoms, basis, stru, stru_path, log, mats[0][1].dim // (2 if spinor else 1),
                      roots)
@@ -177,16 +179,19 @@ def read(path: str | os.PathLike, basis: dict | None = None) -> HSData:
                       source_version=">=3.10" if layout == "new" else "<=3.9", metadata=meta)
 
 
-def _structure(folder, stru: StruData | None, stru_path, mats, log: LogData) -> Atoms:
-    embedded = next((m.structure for _, m in mats if m.structure is not None), None)
+def _structure(folder, stru: StruData | None, stru_path, mats, log: LogData, log_path) -> Atoms:
+    embedded = next(((p, m.structure) for p, m in mats if m.structure is not None), None)
+    if embedded is not None:
+        check_structure(embedded[1], embedded[0])
     if stru is not None:
         if embedded is not None:
-            _check_same(stru.atoms, embedded, stru_path, mats[0][0])
-        return stru.atoms
+            _check_same(check_structure(stru.atoms, stru_path), embedded[1], stru_path,
+                        embedded[0])
+        return check_structure(stru.atoms, stru_path)
     if embedded is not None:
-        return embedded
+        return embedded[1]
     if log.atoms is not None:
-        return log.atoms
+        return check_structure(log.atoms, log_path)
     raise FormatError(folder, "no structure: no STRU beside the CSR files (or one folder up), "
                               "no structure in the CSR header and none in a running_*.log")
 
@@ -217,7 +222,7 @@ def _shells(atoms, basis, stru, stru_path, log, n_orb, roots) -> dict[str, tuple
             out[el] = parse_shells_tag(name)
     missing = sorted(set(atoms.get_chemical_symbols()) - set(out))
     if missing:
-        out.update(_shells_from_tags(atoms, out, {el: tags.get(el, "") for el in missing}, n_orb,
+        out.update(shells_from_tags(atoms, out, {el: tags.get(el, "") for el in missing}, n_orb,
                                      stru_path or roots[0]))
     return out
 
@@ -274,34 +279,6 @@ def _embed_orbitals(stru: StruData | None, stru_path, roots) -> dict:
         return {"overlap": embed_basis_files(paths)}
     except FormatError:
         return {}
-
-
-def _tag_candidates(name: str) -> list[tuple[int, ...]]:
-    m = re.search(r"(?<![a-z])([sdtq])z(?:([sdt]?)p)?(?![a-z])", name.lower())
-    if not m:
-        return []
-    zeta = "sdtq".index(m.group(1)) + 1
-    pol = 0 if m.group(0)[-1] != "p" else ("sdt".index(m.group(2)) + 1 if m.group(2) else 1)
-    return [tuple([l_val for l_val in range(lv + 1) for _ in range(zeta)] + [lv + 1] * pol)
-            for lv in range(4)]
-
-
-def _shells_from_tags(atoms, known, tags, n_orb, where) -> dict[str, tuple[int, ...]]:
-    """Resolve ``sz``/``dzp`` tags: the one candidate set whose orbital count gives n_orb."""
-    syms = atoms.get_chemical_symbols()
-    fixed = sum(sum(2 * l_val + 1 for l_val in known[s]) for s in syms if s in known)
-    els = sorted(tags)
-    cands = [_tag_candidates(tags[el]) for el in els]
-    if not all(cands):
-        raise FormatError(where, f"no orbital shells for {els}: no .orb file, no log, and no "
-                                 "recognisable basis tag; pass basis={{element: shells}}")
-    hits = [combo for combo in itertools.product(*cands)
-            if fixed + sum(syms.count(el) * sum(2 * x + 1 for x in ls)
-                           for el, ls in zip(els, combo, strict=False)) == n_orb]
-    if len(hits) != 1:
-        raise FormatError(where, f"cannot infer the shells of {els} from the file names and "
-                                 f"the dimension {n_orb}; pass basis={{element: shells}}")
-    return dict(zip(els, hits[0], strict=False))
 
 
 def _upf_electrons(atoms, stru, stru_path) -> float:

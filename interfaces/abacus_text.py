@@ -8,6 +8,7 @@ Layouts follow ``shared/design/formats.md`` section 3.8. Lengths in STRU are Boh
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .errors import FormatError
 __all__ = [
     "StruData", "LogData", "read_text", "element_of", "parse_stru", "format_stru",
     "format_input", "format_kpt", "parse_orb_header", "parse_log", "parse_upf_valence",
-    "shells_tag", "parse_shells_tag", "parse_input", "species_order",
+    "shells_tag", "parse_shells_tag", "parse_input", "species_order", "shells_from_tags",
 ]
 
 _L_LETTERS = "spdfghi"
@@ -106,6 +107,38 @@ def parse_shells_tag(text: str) -> tuple[int, ...] | None:
     for count, letter in re.findall(r"(\d+)([spdfghi])", m.group(1)):
         out += [_L_LETTERS.index(letter)] * int(count)
     return tuple(sorted(out))
+
+
+def _tag_candidates(name: str) -> list[tuple[int, ...]]:
+    m = re.search(r"(?<![a-z])([sdtq])z(?:([sdt]?)p)?(?![a-z])", name.lower())
+    if not m:
+        return []
+    zeta = "sdtq".index(m.group(1)) + 1
+    pol = 0 if m.group(0)[-1] != "p" else ("sdt".index(m.group(2)) + 1 if m.group(2) else 1)
+    return [tuple([l_val for l_val in range(lv + 1) for _ in range(zeta)] + [lv + 1] * pol)
+            for lv in range(4)]
+
+
+def shells_from_tags(atoms, known, tags, n_orb, where) -> dict[str, tuple[int, ...]]:
+    """Resolve ``sz``/``dzp`` tags: the one candidate set whose orbital count gives n_orb.
+
+    ``known`` maps elements to shells already known, ``tags`` the other elements to the
+    names of their orbital files; ``where`` is the file named in a FormatError.
+    """
+    syms = atoms.get_chemical_symbols()
+    fixed = sum(sum(2 * l_val + 1 for l_val in known[s]) for s in syms if s in known)
+    els = sorted(tags)
+    cands = [_tag_candidates(tags[el]) for el in els]
+    if not all(cands):
+        raise FormatError(where, f"no orbital shells for {els}: no .orb file, no log, and no "
+                                 "recognisable basis tag; pass basis={{element: shells}}")
+    hits = [combo for combo in itertools.product(*cands)
+            if fixed + sum(syms.count(el) * sum(2 * x + 1 for x in ls)
+                           for el, ls in zip(els, combo, strict=False)) == n_orb]
+    if len(hits) != 1:
+        raise FormatError(where, f"cannot infer the shells of {els} from the file names and "
+                                 f"the dimension {n_orb}; pass basis={{element: shells}}")
+    return dict(zip(els, hits[0], strict=False))
 
 
 # ---------------------------------------------------------------------------- STRU

@@ -9,6 +9,8 @@
       X_{g(i) g(j)}(L_j + W R - L_i) = D^{l_i}(Q) X_ij(R) D^{l_j}(Q)^T
 
   (spinors: ``U X U^dagger`` with ``U = kron(D^{1/2}(det(Q) Q), D(Q))``).
+* :func:`check_structure` / :func:`check_finite`: the reader-boundary validation every
+  reader applies, finite cell and positions (NaN or inf raises ``FormatError``).
 * :func:`bond_axis_error`: S is two-centre, so every off-site block is invariant
   under rotations about its bond axis (``conventions.md`` section 4.1). It needs
   no symmetry at all and catches wrong orbital permutations, signs and R signs.
@@ -25,23 +27,59 @@ detected; cost is O(n_ops * n_values) (a 2x2x2 Si supercell has 1536 operations)
 
 from __future__ import annotations
 
+import os
 import warnings
 from functools import lru_cache
 
 import numpy as np
 import spglib
+from ase import Atoms
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from .errors import FormatError
 from .hsdata import HSData
 from .sph import orbital_rotation, real_sph_harm
 
 __all__ = [
-    "symmetry_operations", "symmetry_error", "bond_axis_error", "spin_half_rotation",
-    "spin_scalar_h",
+    "check_finite", "check_structure", "symmetry_operations", "symmetry_error",
+    "bond_axis_error", "spin_half_rotation", "spin_scalar_h",
 ]
 
 _PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
+
+
+def check_finite(path: str | os.PathLike, **arrays) -> None:
+    """Raise :class:`FormatError` naming ``path`` unless every array is finite.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file the numbers were read from.
+    **arrays : array_like
+        Named arrays (e.g. ``cell=..., positions=...``); None entries are skipped.
+    """
+    for name, values in arrays.items():
+        if values is None:
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        bad = np.argwhere(~np.isfinite(arr))
+        if len(bad):
+            where = tuple(int(x) for x in bad[0])
+            raise FormatError(path, f"{name} holds {np.count_nonzero(~np.isfinite(arr))} NaN "
+                                    f"or infinite number(s) (first at index {where})")
+
+
+def check_structure(atoms: Atoms, path: str | os.PathLike) -> Atoms:
+    """Return ``atoms`` after checking that its cell and positions are finite.
+
+    Raises
+    ------
+    FormatError
+        Naming ``path`` for a NaN or infinite lattice vector or position.
+    """
+    check_finite(path, cell=np.asarray(atoms.cell), positions=atoms.positions)
+    return atoms
 
 
 def spin_half_rotation(rotation: np.ndarray) -> np.ndarray:

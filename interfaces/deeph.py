@@ -41,7 +41,6 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from . import orbitals
 from ._blockops import (
-    atomic_folder,
     basis_from_atoms,
     blocks_to_hsdata,
     complete_pairs,
@@ -49,7 +48,9 @@ from ._blockops import (
     spinful_to_kind,
     write_keyed_blocks,
 )
-from .errors import FormatError
+from .atomic import atomic_folder
+from .checks import check_finite, check_structure
+from .errors import FormatError, reading
 from .hsdata import HSData
 
 __all__ = ["read", "write", "detect_layout", "LEGACY_FILES", "NEW_FILES"]
@@ -98,13 +99,9 @@ def read(path: str | os.PathLike, layout: str | None = None, which: str = "h") -
     layout = layout or detect_layout(path)
     if which not in LEGACY_FILES or which == "s":
         raise ValueError(f"which must be 'h', 'pred' or 'dm', got {which!r}")
-    try:
+    with reading(path):
         hs = _read_legacy(path, which) if layout == "legacy" else _read_new(path, which)
         return spinful_to_kind(complete_pairs(hs))
-    except FormatError:
-        raise
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from exc
 
 
 def _find(path: Path, names: tuple[str, ...]) -> Path | None:
@@ -139,6 +136,8 @@ def _legacy_atoms(path: Path) -> tuple[Atoms, dict]:
                           f"expected 3 x {len(numbers)} numbers, got {pos.shape}")
     if numbers.min() < 1 or numbers.max() >= len(chemical_symbols):
         raise FormatError(path / "element.dat", "invalid atomic numbers")
+    check_finite(path / "lat.dat", cell=cell)
+    check_finite(path / "site_positions.dat", positions=pos)
     atoms = Atoms(numbers=numbers, positions=pos.T, cell=cell, pbc=True)
     ot_path = path / "orbital_types.dat"
     if not ot_path.is_file():
@@ -259,6 +258,7 @@ def _new_atoms(path: Path, info: dict) -> tuple[Atoms, dict]:
         atoms = ase_read(path / "POSCAR", format="vasp")
     except Exception as exc:  # ase raises many types for a malformed POSCAR
         raise FormatError(path / "POSCAR", f"cannot parse POSCAR: {exc}") from exc
+    check_structure(atoms, path / "POSCAR")
     emap = info.get("elements_orbital_map")
     if not isinstance(emap, dict):
         raise FormatError(path / "info.json", "missing elements_orbital_map")
@@ -368,8 +368,11 @@ def _spinful(hs: HSData) -> HSData:
     return hs.with_spin("spinor") if hs.spin == "collinear" else hs
 
 
-def write(hs: HSData, path: str | os.PathLike, layout: str = "new", which: str = "h") -> None:
+def write(hs: HSData, path: str | os.PathLike, layout: str = "new", which: str = "h") -> Path:
     """Write HSData as a DeepH structure folder, atomically (temp folder, then rename).
+
+    The folder gets the ordinary permissions (``0o777 & ~umask``, see
+    :func:`interfaces.atomic.atomic_folder`); the path written is returned.
 
     Parameters
     ----------
@@ -391,5 +394,6 @@ def write(hs: HSData, path: str | os.PathLike, layout: str = "new", which: str =
             (_write_new if layout == "new" else _write_legacy)(hs, tmp, which)
     except FormatError:
         raise
-    except ValueError as exc:
+    except (ValueError, NotADirectoryError) as exc:
         raise FormatError(path, f"cannot write: {exc}") from exc
+    return Path(path)

@@ -45,7 +45,6 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from ._blockops import (
-    atomic_folder,
     basis_from_atoms,
     blocks_to_hsdata,
     complete_pairs,
@@ -53,7 +52,9 @@ from ._blockops import (
     spinful_to_kind,
     write_keyed_blocks,
 )
-from .errors import FormatError
+from .atomic import atomic_folder
+from .checks import check_finite
+from .errors import FormatError, reading
 from .hsdata import HSData
 
 __all__ = ["read", "write", "parse_basis"]
@@ -119,9 +120,11 @@ def _structure(path: Path, info: dict, frame: int) -> Atoms:
             raise FormatError(path / "cell.dat", f"shape {cells.shape} is not (3, 3) or "
                                                  f"({3 * n_frames}, 3)")
         cell = cells.reshape(-1, 3, 3)[frame if len(cells) > 3 else 0]
+        check_finite(path / "cell.dat", cell=cell)
     elif any(pbc):
         raise FormatError(path / "cell.dat", "missing file")
     xyz = pos[frame * n_atoms:(frame + 1) * n_atoms]
+    check_finite(path / "positions.dat", positions=xyz)
     if info.get("pos_type", "cart") == "frac":
         xyz = xyz @ cell
     return Atoms(numbers=numbers, positions=xyz, cell=cell, pbc=pbc)
@@ -199,12 +202,8 @@ def read(path: str | os.PathLike, frame: int = 0) -> HSData:
     path = Path(path)
     if not path.is_dir():
         raise FormatError(path, "a DeePTB dataset is a folder")
-    try:
+    with reading(path):
         return _read(path, frame)
-    except FormatError:
-        raise
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from exc
 
 
 def _read(path: Path, frame: int) -> HSData:
@@ -240,19 +239,21 @@ def _json_float(x: float):
     return None if not math.isfinite(x) else float(x)
 
 
-def write(hs: HSData, path: str | os.PathLike) -> None:
-    """Write HSData as a one-frame DeePTB DefaultDataset folder, atomically.
+def write(hs: HSData, path: str | os.PathLike) -> Path:
+    """Write HSData as a one-frame DeePTB DefaultDataset folder, atomically; return its path.
 
     Keys are 0-based ``"i_j_Rx_Ry_Rz"`` in group ``"0"``; both directions are written.
     ``info.json`` gets ``r_max`` = longest stored bond + 0.01 Angstrom (DeePTB builds its
-    edges from it) and the Fermi level / electron count under ``"ase_deeph"``.
+    edges from it) and the Fermi level / electron count under ``"ase_deeph"``. The folder
+    gets the ordinary permissions (``0o777 & ~umask``).
     """
     try:
         _write(hs, Path(path))
     except FormatError:
         raise
-    except ValueError as exc:
+    except (ValueError, NotADirectoryError) as exc:
         raise FormatError(path, f"cannot write: {exc}") from exc
+    return Path(path)
 
 
 def _write(hs: HSData, path: Path) -> None:

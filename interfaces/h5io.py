@@ -132,7 +132,20 @@ def _open(path, mode: str = "r") -> h5py.File:
     return f
 
 
-def save_many(items: list[tuple[str | None, HSData]], path, append: bool = False) -> list[str]:
+def _refuse_overwrite(path: Path) -> None:
+    """Raise FileExistsError naming ``path`` and what it holds."""
+    try:
+        held = names(path)
+        what = f"a dataset of {len(held)} structure(s) ({', '.join(held[:3])}" + (
+            ", ...)" if len(held) > 3 else ")")
+    except FormatError:
+        what = "a file that is not a readable dataset"
+    raise FileExistsError(f"{path} already exists and holds {what}; pass append=True to add "
+                          "structures or overwrite=True to replace it")
+
+
+def save_many(items: list[tuple[str | None, HSData]], path, append: bool = False,
+              overwrite: bool = False) -> list[str]:
     """Write several structures in one atomic transaction.
 
     Parameters
@@ -143,6 +156,9 @@ def save_many(items: list[tuple[str | None, HSData]], path, append: bool = False
         Target HDF5 file.
     append : bool
         Keep the structures already in ``path`` (the file must be valid).
+    overwrite : bool
+        Replace an existing ``path``. Without it (or ``append``) an existing non-empty
+        file raises FileExistsError, so a dataset is never replaced by accident.
 
     Returns
     -------
@@ -150,6 +166,8 @@ def save_many(items: list[tuple[str | None, HSData]], path, append: bool = False
         Group names written.
     """
     path = Path(path)
+    if path.exists() and path.stat().st_size > 0 and not (append or overwrite):
+        _refuse_overwrite(path)
     written: list[str] = []
     with atomic_path(path) as tmp:
         if append and path.exists():
@@ -179,9 +197,10 @@ def _next_index(root: h5py.Group) -> int:
     return max(nums) + 1 if nums else 0
 
 
-def save(hs: HSData, path, name: str | None = None, append: bool = False) -> str:
+def save(hs: HSData, path, name: str | None = None, append: bool = False,
+         overwrite: bool = False) -> str:
     """Write one structure (atomically); see :func:`save_many`."""
-    return save_many([(name, hs)], path, append=append)[0]
+    return save_many([(name, hs)], path, append=append, overwrite=overwrite)[0]
 
 
 def names(path) -> list[str]:

@@ -405,11 +405,12 @@ class HSData:
         return parts
 
     # ---------------------------------------------------------------- storage
-    def save(self, path, name: str | None = None, append: bool = False) -> str:
+    def save(self, path, name: str | None = None, append: bool = False,
+             overwrite: bool = False) -> str:
         """Write to HDF5 atomically; see :func:`interfaces.h5io.save`. Returns the group name."""
         from .h5io import save
 
-        return save(self, path, name=name, append=append)
+        return save(self, path, name=name, append=append, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, name: str | int | None = None) -> "HSData":

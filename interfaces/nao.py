@@ -14,17 +14,21 @@ Supported formats (``shared/design/formats.md`` sections 1.6, 3.5):
   logarithmic grid; the tabulated function is taken to be R(r) itself and the k-th
   column to be zeta k+1. The reader resamples it onto a uniform grid 0..cutoff.
 
-Every file may be gzip-compressed (``.gz`` suffix). All readers return a
+Every file may be gzip-compressed (``.gz`` suffix). Every problem (unreadable or damaged
+gzip, truncation, bad numbers, fewer shells or projectors than the file's header declares)
+raises :class:`~interfaces.errors.FormatError` naming the file. All readers return a
 :class:`RadialBasis` in Angstrom: grids in Angstrom and R(r) in Angstrom^-3/2, so that
 ``int r^2 R(r)^2 dr = 1`` for a normalised orbital and overlaps are dimensionless.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +36,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from ase.units import Bohr
 from scipy.interpolate import CubicSpline
 
-from .errors import FormatError
+from .errors import FormatError, reader, reading
 
 __all__ = [
     "RadialOrbital",
@@ -160,7 +164,7 @@ def _read_text(path) -> tuple[str, str]:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except OSError as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise FormatError(path, f"cannot read basis file: {exc}") from exc
     try:
         return raw.decode("utf-8", errors="strict"), hashlib.sha256(raw).hexdigest()
@@ -184,6 +188,24 @@ def read_basis(path, **kw) -> RadialBasis:
     if name.endswith(".pao"):
         return read_openmx_pao(path, **kw)
     return _parser(name, path)(*_read_text(path), path)
+
+
+def _guarded(parse):
+    """Make a text parser ``parse(text, digest, path)`` raise only FormatError naming path."""
+
+    @functools.wraps(parse)
+    def wrapper(text: str, digest: str, path) -> RadialBasis:
+        with reading(path, "malformed basis file"):
+            return parse(text, digest, path)
+
+    return wrapper
+
+
+def _declared(path, what: str, declared, found: int) -> None:
+    """Raise unless ``found`` items match the count the file's own header declares."""
+    if declared is not None and int(declared) != found:
+        raise FormatError(path, f"the header declares {int(declared)} {what}, the file holds "
+                                f"{found} (truncated file?)")
 
 
 def _parser(name: str, path):
@@ -244,6 +266,7 @@ def read_ion_xml(path) -> RadialBasis:
     return _parse_ion_xml(*_read_text(path), path)
 
 
+@_guarded
 def _parse_ion_xml(text: str, digest: str, path) -> RadialBasis:
     symbol = _xml_tag(text, "symbol", path).strip()
     orbitals = []
@@ -263,6 +286,10 @@ def _parse_ion_xml(text: str, digest: str, path) -> RadialBasis:
     for m in re.finditer(r"<projector\s([^>]*)>(.*?)</projector>", text, re.S):
         attrs = dict(re.findall(r'(\w+)="\s*([^"]*?)\s*"', m.group(1)))
         projectors.append((int(attrs.get("l", -1)), _xml_radfunc(m.group(2), path)[2] * Bohr))
+    for tag, what, found in (("norbs_nl", "orbitals", orbitals), ("nprojs_nl", "KB projectors",
+                                                                   projectors)):
+        m = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S)
+        _declared(path, what, m and m.group(1), len(found))
     return _finish(path, symbol, orbitals, "siesta", digest, projectors)
 
 
@@ -271,6 +298,7 @@ def read_ion(path) -> RadialBasis:
     return _parse_ion(*_read_text(path), path)
 
 
+@_guarded
 def _parse_ion(text: str, digest: str, path) -> RadialBasis:
     lines = text.splitlines()
     start = next((k for k, s in enumerate(lines) if s.rstrip().endswith("# Symbol")), None)
@@ -294,6 +322,10 @@ def _parse_ion(text: str, digest: str, path) -> RadialBasis:
             k += 1
     except (IndexError, ValueError) as exc:
         raise FormatError(path, f"malformed radial table near line {k + 1}") from exc
+    for key, what, found in (("no. of nl orbitals", "orbitals", orbitals),
+                             ("no. of nl KB projectors", "KB projectors", projectors)):
+        line = next((ln for ln in lines if ln.rstrip().endswith(key)), None)
+        _declared(path, what, line and line.split()[1], len(found))
     return _finish(path, symbol, orbitals, "siesta", digest, projectors)
 
 
@@ -310,6 +342,7 @@ def read_abacus_orb(path) -> RadialBasis:
     return _parse_abacus_orb(*_read_text(path), path)
 
 
+@_guarded
 def _parse_abacus_orb(text: str, digest: str, path) -> RadialBasis:
     head = {}
     for key, pat in (("element", r"Element\s+(\S+)"), ("mesh", r"Mesh\s+(\d+)"),
@@ -334,6 +367,9 @@ def _parse_abacus_orb(text: str, digest: str, path) -> RadialBasis:
         if values.size != mesh:
             raise FormatError(path, f"block L={l_val} N={zeta} has {values.size} of {mesh} values")
         orbitals.append(_uniform_orbital(path, l_val, 0, zeta + 1, r, values, divided=False))
+    for letter, count in re.findall(r"Number of\s+([SPDFGHI])orbital-->\s+(\d+)", text):
+        l_val = "SPDFGHI".index(letter)
+        _declared(path, f"l={l_val} orbitals", count, sum(o.l == l_val for o in orbitals))
     return _finish(path, head["element"], orbitals, "abacus", digest, [])
 
 
@@ -345,6 +381,7 @@ def _pao_key(text: str, key: str, path) -> str:
     return m.group(1)
 
 
+@reader
 def read_openmx_pao(path, multiplicity: dict[int, int] | None = None,
                     n_grid: int = 1001) -> RadialBasis:
     """Read an OpenMX ``.pao`` file (format assumed as in the module docstring).

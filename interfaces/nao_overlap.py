@@ -35,7 +35,7 @@ import numpy as np
 from ase import Atoms
 from scipy.spatial import cKDTree
 
-from .errors import FormatError
+from .errors import FormatError, reading
 from .hsdata import HSData
 from .nao import RadialBasis, _base, _parser, _read_text, read_basis, read_basis_text
 from .twocenter import TwoCenterSettings, TwoCenterTables
@@ -127,13 +127,11 @@ def bases_from_metadata(meta: Mapping) -> dict[str, RadialBasis]:
     out = {}
     for el, entry in files.items():
         where = f"metadata files[{el!r}] ({entry.get('name', '?')})"
-        try:
+        with reading(where, "no readable embedded content"):  # zlib.error, EOFError, ...
             raw = gzip.decompress(base64.b64decode(entry["content_gz_b64"], validate=True))
-        except (KeyError, TypeError, ValueError, OSError, EOFError) as exc:
-            raise FormatError(where, f"no readable embedded content: {exc}") from exc
-        if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
-            raise FormatError(where, "sha256 of the embedded content does not match")
-        basis = read_basis_text(raw.decode("utf-8"), entry["name"])
+            if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
+                raise FormatError(where, "sha256 of the embedded content does not match")
+            basis = read_basis_text(raw.decode("utf-8"), entry["name"])
         if basis.symbol != el:
             raise FormatError(where, f"the file is for element {basis.symbol}, not {el}")
         out[str(el)] = basis

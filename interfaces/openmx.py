@@ -33,7 +33,9 @@ from ase.units import Bohr, Ha, kB
 
 from . import orbitals
 from ._blockops import compose_spinor, ranges, split_spinor
-from .errors import FormatError
+from .atomic import write_bytes
+from .checks import check_finite
+from .errors import FormatError, reading
 from .hsdata import HSData
 
 __all__ = ["read", "write", "write_input", "basis_string", "shells_of"]
@@ -216,34 +218,28 @@ def read(path: str | os.PathLike) -> HSData:
         For missing, truncated, corrupted or unsupported files.
     """
     path = _scfout_path(Path(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise FormatError(path, f"cannot read: {exc}") from exc
-    rec = _parse_records(raw, path)
-    info, atom_species = _species(rec["lines"], path, len(rec["tno"]))
-    basis, orders, species_meta = _basis(path, info, atom_species, rec["tno"])
-    symbols = [info[name][0] for name in atom_species]
-    atoms = Atoms(symbols=symbols, positions=rec["gxyz"], cell=rec["tv"], pbc=True)
-    fields = dict(
-        fermi_level=float(rec["chemp"]), n_electrons=float(rec["n_electrons"]),
-        source_code="openmx", source_version="3.9 (scfout version 3)",
-        metadata={"openmx_species": species_meta, "openmx_solver": rec["solver"],
-                  "openmx_electronic_temperature_K": float(rec["e_temp"] * Ha / kB)},
-    )
-    try:
+    with reading(path):
+        rec = _parse_records(path.read_bytes(), path)
+        check_finite(path, cell=rec["tv"], positions=rec["gxyz"])
+        info, atom_species = _species(rec["lines"], path, len(rec["tno"]))
+        basis, orders, species_meta = _basis(path, info, atom_species, rec["tno"])
+        symbols = [info[name][0] for name in atom_species]
+        atoms = Atoms(symbols=symbols, positions=rec["gxyz"], cell=rec["tv"], pbc=True)
+        fields = dict(
+            fermi_level=float(rec["chemp"]), n_electrons=float(rec["n_electrons"]),
+            source_code="openmx", source_version="3.9 (scfout version 3)",
+            metadata={"openmx_species": species_meta, "openmx_solver": rec["solver"],
+                      "openmx_electronic_temperature_K": float(rec["e_temp"] * Ha / kB)},
+        )
         hs = HSData(atoms=atoms, basis=basis, edge_index=np.stack([rec["home"], rec["natn"]]),
                     cell_shift=rec["atv_ijk"][rec["ncn"]], s=rec["olp"], **fields)
         hs.find_edges([0], [0], np.zeros((1, 3)))  # validates: no duplicate (i, j, R)
-        hs = _with_h(hs, rec, path)
-    except ValueError as exc:
-        raise FormatError(path, str(exc)) from exc
-    return orbitals.to_internal(hs, "openmx", orders)
+        return orbitals.to_internal(_with_h(hs, rec, path), "openmx", orders)
 
 
 def _scfout_path(path: Path) -> Path:
     if path.is_dir():
-        found = sorted(path.glob("*.scfout"))
+        found = [p for p in sorted(path.glob("*.scfout")) if not p.name.startswith(".")]
         if len(found) != 1:
             raise FormatError(path, f"expected one *.scfout in the folder, found {len(found)}")
         return found[0]
@@ -345,17 +341,7 @@ def write_input(atoms: Atoms, species_basis: dict, path: str | os.PathLike, *,
         else:
             defs[el] = (basis_string(el, spec), f"{el}_PBE19")
     lines = _input_lines(atoms, defs, spin, valence) + list(extra or [])
-    _atomic_write(Path(path), ("\n".join(lines) + "\n").encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_bytes(Path(path), ("\n".join(lines) + "\n").encode())
 
 
 def _neighbour_order(hs: HSData) -> np.ndarray:
@@ -419,14 +405,18 @@ def _records(hs: HSData, lines: list[str]) -> bytes:
     return blob + text
 
 
-def write(hs: HSData, path: str | os.PathLike, valence: dict | None = None) -> None:
+def write(hs: HSData, path: str | os.PathLike, valence: dict | None = None) -> Path:
     """Write HSData as an OpenMX 3.9 ``.scfout`` (native byte order), atomically.
 
     Every atom needs its on-site block. Spinor H is written as SpinP_switch 3 (its
     spin-flip part from the ud blocks; du is implied by Hermiticity). ``valence`` only
-    fills the initial occupations in the embedded input text.
+    fills the initial occupations in the embedded input text. ``.scfout`` is appended to
+    a ``path`` without it (so that :func:`interfaces.read` recognises the file); the
+    path written is returned.
     """
     path = Path(path)
+    if not path.name.endswith(".scfout"):
+        path = path.with_name(path.name + ".scfout")
     try:
         code = orbitals.from_internal(hs, "openmx")
         defs = _species_defs(hs.basis, hs.metadata.get("openmx_species", {}))
@@ -434,4 +424,5 @@ def write(hs: HSData, path: str | os.PathLike, valence: dict | None = None) -> N
         data = _records(code, lines)
     except ValueError as exc:
         raise FormatError(path, f"cannot write: {exc}") from exc
-    _atomic_write(path, data)
+    write_bytes(path, data)
+    return path

@@ -22,9 +22,9 @@ import warnings
 import numpy as np
 
 __all__ = [
-    "DEFAULT_BASIS", "MIN_EXPONENT", "KE_CUTOFF", "DEFAULT_KE_CUTOFF", "PySCFError", "UnknownElementError",
-    "GeometryError", "SCFConvergenceError", "basis_definition", "pseudo_name",
-    "default_ke_cutoff", "element_shells", "pair_integrals",
+    "DEFAULT_BASIS", "MIN_EXPONENT", "KE_CUTOFF", "DEFAULT_KE_CUTOFF", "PySCFError",
+    "UnknownElementError", "GeometryError", "SCFConvergenceError", "basis_definition",
+    "pseudo_name", "default_ke_cutoff", "element_shells", "pair_integrals",
 ]
 
 _BATCH = 4096

@@ -27,7 +27,8 @@ from ase.units import Bohr, Ry
 
 from . import orbitals
 from . import siesta_text as txt
-from .errors import FormatError
+from .checks import check_finite, check_structure
+from .errors import FormatError, reading
 from .hsdata import HSData
 from .siesta_records import RawSiesta
 from .siesta_records import parse as _parse
@@ -45,7 +46,8 @@ def _neighbour_structure(folder: Path, label: str) -> tuple[Atoms, np.ndarray] |
                        ("fdf", txt.fdf_atoms)):
         f = txt.find_sibling(folder, suffix, label)
         if f is not None:
-            return fn(f)
+            atoms, species = fn(f)
+            return check_structure(atoms, f), species
     return None
 
 
@@ -261,7 +263,8 @@ def _locate(path: Path) -> Path:
     if not path.is_dir():
         raise FormatError(path, "no such file or folder")
     for suffix in ("HSX", "TSHS"):
-        hits = sorted(path.glob(f"*.{suffix}")) + sorted(path.glob(f"*.{suffix}.gz"))
+        hits = [h for h in sorted(path.glob(f"*.{suffix}")) + sorted(path.glob(f"*.{suffix}.gz"))
+                if not h.name.startswith(".")]  # never a hidden temporary
         if len(hits) > 1:
             raise FormatError(path, f"several .{suffix} files: {[h.name for h in hits]}")
         if hits:
@@ -287,16 +290,13 @@ def read(path: str | os.PathLike) -> HSData:
     path = _locate(Path(path))
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     label = name.rsplit(".", 1)[0]
-    try:
+    with reading(path, "corrupted or inconsistent file"):  # whatever breaks deep inside
         raw = _parse(path)
         _complete(raw, path.parent, label)
+        check_finite(path, cell=raw.cell, positions=raw.xa)
         if math.isnan(raw.ef_ry):
             eig = txt.find_sibling(path.parent, "EIG", label)
             if eig is not None:
                 raw.ef_ry = txt.read_eig(eig).fermi_level / Ry
         raw.extra["siesta_version"] = _code_version(path.parent, label)
         return _embed_basis(_build(raw), path.parent)
-    except FormatError:
-        raise
-    except (ValueError, IndexError, OverflowError) as exc:  # corrupted values deep inside
-        raise FormatError(path, f"corrupted or inconsistent file: {exc}") from exc

@@ -19,7 +19,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from ase.units import Bohr
 
 from ._fortran import atomic_write_bytes, read_bytes
-from .errors import FormatError
+from .errors import FormatError, reader
 
 __all__ = [
     "SiestaEig", "SiestaKP", "OrbIndex", "read_eig", "read_kp", "read_orb_indx", "read_xv",
@@ -81,6 +81,7 @@ class SiestaEig:
     nspin: int
 
 
+@reader
 def read_eig(path: str | os.PathLike) -> SiestaEig:
     """Read a SIESTA ``.EIG`` file (Fermi level and eigenvalues in eV)."""
     tok = _text(path).split()
@@ -120,6 +121,7 @@ class SiestaKP:
         return self.kpts @ (np.asarray(cell, dtype=float).T / Bohr) / (2 * np.pi)
 
 
+@reader
 def read_kp(path: str | os.PathLike) -> SiestaKP:
     """Read a SIESTA ``.KP`` file."""
     tok = _text(path).split()
@@ -163,6 +165,7 @@ class OrbIndex:
     no_s: int
 
 
+@reader
 def read_orb_indx(path: str | os.PathLike) -> OrbIndex:
     """Read the unit-cell orbital table of a SIESTA ``.ORB_INDX`` file."""
     lines = _text(path).splitlines()
@@ -203,11 +206,13 @@ def _structure(path, text: str, pos_bohr: bool) -> tuple[Atoms, np.ndarray]:
     return atoms, species
 
 
+@reader
 def read_xv(path: str | os.PathLike) -> tuple[Atoms, np.ndarray]:
     """Read ``*.XV`` (Bohr): returns the structure and the 0-based species of each atom."""
     return _structure(path, _text(path), pos_bohr=True)
 
 
+@reader
 def read_struct_out(path: str | os.PathLike) -> tuple[Atoms, np.ndarray]:
     """Read ``*.STRUCT_OUT`` (Angstrom, fractional positions): structure and 0-based species."""
     return _structure(path, _text(path), pos_bohr=False)
@@ -230,6 +235,7 @@ def _norm(label: str) -> str:
     return re.sub(r"[._\-]", "", label.lower())
 
 
+@reader
 def read_fdf(path: str | os.PathLike) -> tuple[dict, dict]:
     """Parse an fdf file into ``(values, blocks)`` keyed by normalised labels.
 
@@ -268,6 +274,7 @@ def _length(path, text: str, default_unit: str = "bohr") -> float:
     return float(_floats(path, parts[:1])[0]) * scale
 
 
+@reader
 def fdf_atoms(path: str | os.PathLike) -> tuple[Atoms, np.ndarray]:
     """Structure and 0-based species from an fdf input (Angstrom)."""
     values, blocks = read_fdf(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 from ase.units import Bohr, Ry
@@ -23,7 +24,20 @@ from .hsdata import HSData
 from .siesta_records import default_isc_off
 from .siesta_text import write_fdf
 
-__all__ = ["write", "write_fdf", "shells_from_nlz"]
+__all__ = ["write", "write_fdf", "shells_from_nlz", "hsx_path"]
+
+
+def hsx_path(path: str | os.PathLike) -> Path:
+    """``path`` with the ``.HSX`` extension that format detection needs, added when missing.
+
+    ``out`` -> ``out.HSX``, ``out.gz`` -> ``out.HSX.gz``; ``x.HSX`` and ``x.HSX.gz`` stay.
+    """
+    path = Path(path)
+    gz = path.name.endswith(".gz")
+    stem = path.name[:-3] if gz else path.name
+    if stem.endswith(".HSX"):
+        return path
+    return path.with_name(stem + ".HSX" + (".gz" if gz else ""))
 
 
 def shells_from_nlz(nlz: np.ndarray) -> tuple[tuple[int, ...], list[int]]:
@@ -110,7 +124,7 @@ def _supercell(shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def write(hs: HSData, path: str | os.PathLike, version: int = 1, nspin: int | None = None,
-          kgrid: tuple | None = None) -> None:
+          kgrid: tuple | None = None) -> Path:
     """Write ``hs`` as a SIESTA HSX file, atomically (``*.gz`` names are gzipped).
 
     Parameters
@@ -118,7 +132,8 @@ def write(hs: HSData, path: str | os.PathLike, version: int = 1, nspin: int | No
     hs : HSData
         Data in the internal convention (eV, Angstrom).
     path : str or os.PathLike
-        Output file.
+        Output file; ``.HSX`` is appended when the name lacks it (:func:`hsx_path`), so
+        that :func:`interfaces.read` recognises the file.
     version : {1, 2, 0}
         1: double precision (default, read by sisl); 2: adds the k-grid record;
         0: SIESTA 4.1 layout, single precision with xij (for tests of the v0 reader).
@@ -127,6 +142,11 @@ def write(hs: HSData, path: str | os.PathLike, version: int = 1, nspin: int | No
         4 (non-collinear, needs real uu, dd and ``du = conj(ud)``). Ignored otherwise.
     kgrid : tuple, optional
         ``(kcell (3, 3) int, kdispl (3,))`` for version 2; zeros by default.
+
+    Returns
+    -------
+    Path
+        The file written.
     """
     if version not in (0, 1, 2):
         raise ValueError(f"HSX version must be 0, 1 or 2, got {version}")
@@ -150,9 +170,11 @@ def write(hs: HSData, path: str | os.PathLike, version: int = 1, nspin: int | No
     else:
         _write_v12(w, version, dims, scol, comps, s, kgrid)
     data = w.tobytes()
-    if str(path).endswith(".gz"):
+    path = hsx_path(path)
+    if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
     atomic_write_bytes(path, data)
+    return path
 
 
 def _species_record(species: list[dict]) -> bytes:

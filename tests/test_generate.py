@@ -69,7 +69,7 @@ def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown keys"):
         GenerateConfig.from_dict({"system": {"prototipe": "si_bulk"}})
     with pytest.raises(ValueError, match="prototype"):
-        GenerateConfig.from_dict({"system": {"prototype": "graphite"}})
+        GenerateConfig.from_dict({"system": {"prototype": "graphyne"}})
 
 
 def test_generate_and_resume(tmp_path, monkeypatch):
@@ -156,3 +156,59 @@ def test_periodic_generate_with_reference_guess(tmp_path):
     cold = ps.run(atoms, **GenerateConfig.from_dict(cfg).dft.run_kwargs())
     assert np.array_equal(cold.edge_index, hs.edge_index)
     assert np.abs(cold.h - hs.h).max() < 1e-4
+
+
+CARBON = sorted((CONFIGS / "carbon").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CARBON, ids=[p.stem for p in CARBON])
+def test_carbon_family_configs_build_valid_structures(path):
+    """Every carbon training family: seeded, no overlaps, >= 2 r_cut across vacuum."""
+    cfg = GenerateConfig.from_toml(path)
+    assert cfg.dft.basis == "gth-dzvp-molopt-sr-compact"
+    for k in (0, cfg.n_structures - 1):
+        atoms, _ = gen.build_structure(cfg, k)
+        again, _ = gen.build_structure(cfg, k)
+        assert np.array_equal(atoms.positions, again.positions)
+        dist = atoms.get_all_distances(mic=True)
+        assert dist[~np.eye(len(atoms), dtype=bool)].min() > ps.MIN_DISTANCE
+        lengths = atoms.cell.lengths()
+        assert all(L >= 2 * cfg.dft.r_cut for L, p in zip(lengths, atoms.pbc, strict=True) if not p)
+
+
+def test_prototype_geometry():
+    def build(**system):
+        return gen.build_structure(GenerateConfig.from_dict({"system": system}), 0)[0]
+
+    mono = build(prototype="graphene")
+    assert len(mono) == 2 and list(mono.pbc) == [True, True, False]
+    assert abs(mono.get_distance(0, 1, mic=True) - 2.46 / np.sqrt(3)) < 1e-6
+    sqrt3 = build(prototype="graphene", supercell=[[2, 1, 0], [-1, 1, 0], [0, 0, 1]])
+    assert len(sqrt3) == 6
+    np.testing.assert_allclose(sqrt3.cell.lengths()[:2], 2.46 * np.sqrt(3), rtol=1e-9)
+    graphite = build(prototype="graphite", shift="AB", interlayer_distance=[3.35, 3.35])
+    assert graphite.pbc.all() and abs(graphite.cell[2, 2] - 6.7) < 1e-9
+    ribbon = build(prototype="ribbon", ribbon_width=3)
+    assert ribbon.get_chemical_formula() == "C6H2" and list(ribbon.pbc) == [False, False, True]
+    diamond = build(structure='bulk("C", "diamond", a=3.567, cubic=True)')
+    assert len(diamond) == 8 and diamond.pbc.all()
+
+
+def test_structure_spec_is_parsed_not_evaluated(tmp_path):
+    from ase.io import write
+
+    from ase_deeph.structure_spec import StructureSpecError, read_structure
+
+    assert read_structure('bulk("InP", "zincblende", a=5.87)').get_chemical_formula() == "InP"
+    for spec, message in [('bulk(__import__("os").getcwd())', "literals"),
+                          ('open("x")', "not a structure file|does not exist"),
+                          ("bulk('Xx')", "failed in ase.build"),
+                          (str(tmp_path / "missing.cif"), "does not exist")]:
+        with pytest.raises(StructureSpecError, match=message):
+            read_structure(spec)
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("2\n\nC 0 0 nan\nC 0 0 1.4\n")
+    with pytest.raises(StructureSpecError):
+        read_structure(bad)
+    write(tmp_path / "si.cif", ps_bulk := __import__("ase.build").build.bulk("Si"))
+    assert len(read_structure(tmp_path / "si.cif")) == len(ps_bulk)

@@ -54,7 +54,7 @@ def assert_identical(a: HSData, b: HSData) -> None:
 def test_save_load_round_trip_is_bit_identical(tmp_path: Path, spin: str) -> None:
     for hs in (_si(spin), _cluster(spin), _si(spin).replace(h=None), _si(spin).replace(s=None)):
         path = tmp_path / f"{spin}.h5"
-        hs.save(path)
+        hs.save(path, overwrite=True)
         assert_identical(hs, HSData.load(path))
 
 
@@ -78,7 +78,11 @@ def test_many_structures_and_append(tmp_path: Path) -> None:
         h5io.load(path)
     with pytest.raises(FormatError, match="no structure named"):
         h5io.load(path, "nope")
-    items[0].save(path)  # append=False overwrites the whole file
+    with pytest.raises(FileExistsError, match=r"set.h5 already exists and holds a dataset of "
+                                              r"3 structure"):
+        items[0].save(path)  # never replaced by accident (issue 17)
+    assert h5io.names(path) == ["000000", "000001", "ethanol"]
+    items[0].save(path, overwrite=True)
     assert h5io.names(path) == ["000000"]
 
 
@@ -145,7 +149,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(h5io, "_write_group", _crashing_write_group())
     for append in (True, False):
         with pytest.raises(RuntimeError, match="simulated crash"):
-            _cluster().save(path, append=append)
+            _cluster().save(path, append=append, overwrite=True)
         assert path.read_bytes() == original
         assert sorted(os.listdir(tmp_path)) == ["keep.h5"]  # no temporary file left behind
 

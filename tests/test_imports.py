@@ -33,3 +33,16 @@ def _import_in_fresh_python(modules: list[str]) -> subprocess.CompletedProcess:
 def test_core_modules_do_not_import_torch() -> None:
     proc = _import_in_fresh_python(TORCH_FREE)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_lazy_functions_are_not_shadowed_by_submodules():
+    """Issue 16: after the submodules are imported, the names are still the functions."""
+    import importlib
+
+    importlib.import_module("ase_deeph.predict")
+    importlib.import_module("ase_deeph.train")
+    from ase_deeph import predict, train
+
+    assert callable(predict) and callable(train)
+    assert predict.__module__ == "ase_deeph.predict" and train.__name__ == "train"
+    assert importlib.import_module("ase_deeph.predict").predict is predict

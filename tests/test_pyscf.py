@@ -152,3 +152,42 @@ def test_thin_vacuum_and_unconverged_scf():
         ps.run(layer, basis="gth-szv")
     with pytest.raises(ps.SCFConvergenceError):
         ps.run(molecule("H2O"), basis="gth-szv", max_cycle=1)
+
+
+def _carbon_cells():
+    from ase_deeph.generate import build_structure
+    from ase_deeph.generate_configs import GenerateConfig
+
+    def proto(**system):
+        return build_structure(GenerateConfig.from_dict({"system": system}), 0)[0]
+
+    return {
+        "graphene": (proto(prototype="graphene"), (6, 6, 1)),
+        "AB bilayer": (proto(prototype="bilayer_graphene", shift="AB"), (6, 6, 1)),
+        "AB graphite": (proto(prototype="graphite", shift="AB",
+                              interlayer_distance=[3.35, 3.35]), (6, 6, 2)),
+        "diamond": (bulk("C", "diamond", a=3.567), (4, 4, 4)),
+        "Si": (bulk("Si", "diamond", a=5.431), (4, 4, 4)),
+    }
+
+
+def test_default_basis_is_well_conditioned():
+    """min eig S(k) of the shipped basis >= 1e-4 on the carbon family and Si (issue 13).
+
+    The old gth-dzvp-compact basis is checked too, as the control: it is nearly singular
+    on graphene (~1e-6), which is what made predictions unstable.
+    """
+    from ase_deeph.solvers.bloch import bloch_matrices
+    from ase_deeph.solvers.kpoints import mesh_points
+    from interfaces.pyscf_basis import DEFAULT_BASIS
+
+    def min_eig(basis, atoms, mesh):
+        hs = ps.overlap(atoms, basis=basis, r_cut=8.0)
+        s = bloch_matrices(hs, mesh_points(mesh, gamma_centered=True), which=("s",)).s
+        return min(np.linalg.eigvalsh(x)[0] for x in s)
+
+    cells = _carbon_cells()
+    new = {name: min_eig(DEFAULT_BASIS, a, m) for name, (a, m) in cells.items()}
+    assert min(new.values()) >= 1e-4, new
+    old = min_eig("gth-dzvp-compact", *cells["graphene"])
+    assert old < 1e-5  # the control: the reason for the change

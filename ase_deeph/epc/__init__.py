@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from .coupling import (
     FORMS,
+    MASKS,
     CouplingResult,
     cartesian_elements,
     coupling,
     degeneracy_average,
     matrix_element,
     realspace_dv,
+    unstable_mask,
 )
 from .derivatives import (
     EPCDerivatives,
@@ -35,13 +37,17 @@ from .eliashberg import EliashbergResult, allen_dynes_tc, eliashberg, mcmillan_t
 from .eliashberg import gaussian as eliashberg_gaussian
 from .phonons import (
     HBAR2_2AMU,
+    IMAGINARY_TOL,
     THZ_TO_MEV,
     PhononModes,
     check_primitive,
+    describe_unstable,
     phonon_modes,
     phonopy_forces,
     phonopy_from_atoms,
+    tersoff_carbon,
     tersoff_si,
+    unstable_branches,
     zero_point_lengths,
 )
 from .symmetry import DisplacementSymmetry, displacement_symmetry
@@ -50,6 +56,8 @@ from .workflow import EPCResult, run_epc
 __all__ = [
     "FORMS",
     "HBAR2_2AMU",
+    "IMAGINARY_TOL",
+    "MASKS",
     "THZ_TO_MEV",
     "CouplingResult",
     "DisplacementSymmetry",
@@ -64,6 +72,7 @@ __all__ = [
     "coupling",
     "degeneracy_average",
     "derivatives",
+    "describe_unstable",
     "displacement_symmetry",
     "eliashberg",
     "eliashberg_gaussian",
@@ -78,6 +87,9 @@ __all__ = [
     "run_epc",
     "sum_rule_error",
     "supercell_map",
+    "tersoff_carbon",
     "tersoff_si",
+    "unstable_branches",
+    "unstable_mask",
     "zero_point_lengths",
 ]

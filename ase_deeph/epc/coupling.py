@@ -28,13 +28,15 @@ import numpy as np
 from ase_deeph.solvers import solve
 
 from .derivatives import EPCDerivatives
-from .phonons import PhononModes, zero_point_lengths
+from .phonons import PhononModes, describe_unstable, unstable_branches, zero_point_lengths
 
 __all__ = ["CouplingResult", "bloch_pair_sum", "cartesian_elements", "matrix_element",
            "realspace_dv", "mode_elements", "degeneracy_average", "coupling", "resolve_form",
-           "FORMS"]
+           "unstable_mask", "FORMS", "MASKS"]
 
 FORMS = ("full", "quasi-elastic", "dH-eps_n-dS")
+#: Choices of ``mask_unstable`` in :func:`coupling`.
+MASKS = ("mode", "branch", "none")
 
 
 def bloch_pair_sum(cell_pairs: np.ndarray, x: np.ndarray, k: np.ndarray,
@@ -173,13 +175,15 @@ class CouplingResult:
         Band energies in eV at k and k + q.
     g : ndarray, shape (nq, nk, n_modes, nb, nb), complex128
         g_mn,nu(k, q) in meV (m at k + q, n at k); gauge dependent; 0 for soft modes
-        (below ``modes.soft_cutoff``, e.g. acoustic modes at Gamma).
+        (below ``modes.soft_cutoff``, e.g. acoustic modes at Gamma); NaN where ``masked``.
     g_avg : ndarray, shape (nq, nk, n_modes, nb, nb)
-        |g| in meV after degeneracy averaging (gauge invariant).
+        |g| in meV after degeneracy averaging (gauge invariant); NaN where ``masked``.
     form : str
         "full" (eq. 3), "quasi-elastic" or "dH-eps_n-dS" (diagnostic only).
     onsite_d : str
         "provided" or "missing" (then ``form`` cannot be "full" unless forced).
+    masked : ndarray of bool, shape (nq, n_modes)
+        Imaginary/unstable modes set to NaN (see :func:`unstable_mask`).
     """
 
     kpoints: np.ndarray
@@ -191,6 +195,31 @@ class CouplingResult:
     g_avg: np.ndarray
     form: str
     onsite_d: str
+    masked: np.ndarray | None = None
+
+
+def unstable_mask(modes: PhononModes, mask_unstable: str = "mode") -> np.ndarray:
+    """Modes (nq, n_modes) that :func:`coupling` sets to NaN, warning when there are any.
+
+    ``"mode"``: :attr:`PhononModes.unstable` (imaginary beyond ``modes.imag_tol``, or a
+    zero-frequency optical mode at Gamma); ``"branch"``: every q of a sorted branch that
+    is unstable somewhere in the list (:func:`ase_deeph.epc.phonons.unstable_branches`,
+    for paths next to an imaginary region); ``"none"``: nothing (imaginary modes keep
+    g = 0 as soft modes).
+    """
+    if mask_unstable not in MASKS:
+        raise ValueError(f"mask_unstable must be one of {MASKS}, got {mask_unstable!r}")
+    bad = modes.unstable
+    if mask_unstable == "none" or not bad.any():
+        return np.zeros_like(bad)
+    mask = bad if mask_unstable == "mode" else unstable_branches(modes)
+    extra = ("" if mask_unstable == "mode" else
+             f"; mask_unstable='branch' masks {int(mask.sum())} modes of "
+             f"{int(mask.any(axis=0).sum())} whole branch(es)")
+    warnings.warn(f"phonons are unstable: {describe_unstable(modes, bad)}{extra}. They are "
+                  "no couplings: g is set to NaN there (fix the force constants: supercell, "
+                  "relaxed structure, potential)", UserWarning, stacklevel=3)
+    return mask
 
 
 def _eig(derivs: EPCDerivatives, kpts: np.ndarray, bands: np.ndarray):
@@ -215,7 +244,8 @@ def resolve_form(derivs: EPCDerivatives, form: str | None, allow_missing: bool =
 
 
 def coupling(derivs: EPCDerivatives, modes: PhononModes, kpoints, bands=None,
-             form: str | None = None, allow_missing_onsite: bool = False) -> CouplingResult:
+             form: str | None = None, allow_missing_onsite: bool = False,
+             mask_unstable: str = "mode") -> CouplingResult:
     """g_mn,nu(k, q) in meV for every k in ``kpoints`` and every q of ``modes``.
 
     Parameters
@@ -233,12 +263,18 @@ def coupling(derivs: EPCDerivatives, modes: PhononModes, kpoints, bands=None,
         recorded in the result) or "dH-eps_n-dS" (asymmetric, diagnostic).
     allow_missing_onsite : bool
         Permit ``form="full"`` with the on-site D set to zero (diagnostic).
+    mask_unstable : {"mode", "branch", "none"}
+        Imaginary/unstable modes to set to NaN in ``g`` and ``g_avg``, with a warning that
+        names the q-points (see :func:`unstable_mask`).
 
     Returns
     -------
     CouplingResult
     """
     form = resolve_form(derivs, form, allow_missing_onsite)
+    masked = unstable_mask(modes, mask_unstable)
+    # unstable modes never count as degenerate with a real one in the averaging
+    omega = np.where(masked, -1.0 - np.arange(modes.n_modes), modes.energies_mev)
     k = np.atleast_2d(np.asarray(kpoints, dtype=np.float64))
     bands = np.arange(derivs.n_orb) if bands is None else np.asarray(bands, dtype=np.int64)
     e_k, c_k = _eig(derivs, k, bands)
@@ -250,7 +286,8 @@ def coupling(derivs: EPCDerivatives, modes: PhononModes, kpoints, bands=None,
         e_kq[iq], c_kq = _eig(derivs, k + q, bands)
         gc = cartesian_elements(derivs, k, q, c_k, e_k, c_kq, e_kq[iq], form)
         g[iq] = mode_elements(gc, modes, iq)
-        avg[iq] = degeneracy_average(np.abs(g[iq]) ** 2, e_kq[iq], e_k,
-                                     modes.energies_mev[iq][None])
+        avg[iq] = degeneracy_average(np.abs(g[iq]) ** 2, e_kq[iq], e_k, omega[iq][None])
+    nan = masked[:, None, :, None, None]
+    g, avg = np.where(nan, np.nan, g), np.where(nan, np.nan, avg)
     return CouplingResult(kpoints=k, modes=modes, bands=bands, e_k=e_k, e_kq=e_kq, g=g,
-                          g_avg=avg, form=form, onsite_d=derivs.onsite_d)
+                          g_avg=avg, form=form, onsite_d=derivs.onsite_d, masked=masked)

@@ -20,7 +20,8 @@ scan sigma_el with growing meshes (QE example03 shows lambda(Al) from 0.21 to 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ase import units
@@ -29,7 +30,7 @@ from ase_deeph.solvers import mesh_points, solve
 
 from .coupling import cartesian_elements, mode_elements, resolve_form
 from .derivatives import EPCDerivatives
-from .phonons import PhononModes, phonon_modes
+from .phonons import IMAGINARY_TOL, PhononModes, describe_unstable, phonon_modes
 
 __all__ = ["EliashbergResult", "eliashberg", "mcmillan_tc", "allen_dynes_tc", "gaussian"]
 
@@ -89,6 +90,12 @@ class EliashbergResult:
         Number of (q, nu) modes skipped as soft/imaginary.
     form, onsite_d : str
         Matrix-element form used and on-site D status.
+    n_unstable : int
+        Of the skipped modes, those imaginary/unstable (:attr:`PhononModes.unstable`;
+        excluded with a warning naming the q-points).
+    fermi_in_gap : bool
+        True when no band lies within ``window * sigma_el`` of E_F (an insulator with the
+        computed, mid-gap E_F): then N_F = lambda = 0, with a warning.
     """
 
     modes: PhononModes
@@ -108,9 +115,16 @@ class EliashbergResult:
     n_soft: int
     form: str
     onsite_d: str
+    n_unstable: int = 0
+    fermi_in_gap: bool = False
 
     def tc(self, mu_star: float = 0.1, formula: str = "mcmillan") -> float:
-        """T_c in kelvin, ``formula`` "mcmillan" (Allen-Dynes prefactor) or "allen-dynes"."""
+        """T_c in kelvin, ``formula`` "mcmillan" (Allen-Dynes prefactor) or "allen-dynes".
+
+        0 when there is no coupling (lambda = 0, e.g. E_F in a gap).
+        """
+        if self.lam <= 0 or self.omega_log <= 0:
+            return 0.0
         w_log_k = self.omega_log * 1e-3 / units.kB
         if formula == "mcmillan":
             return float(mcmillan_tc(self.lam, w_log_k, mu_star))
@@ -141,9 +155,11 @@ def _lambda_one_q(derivs, modes, iq, kpts, idx_kq, eig, form):
     Only k-points with a state near E_F at both k and k + q are evaluated, in chunks.
     """
     e_k, c_k, w_k = eig
+    out = np.zeros(modes.n_modes)
+    if w_k.size == 0:  # no band near E_F (insulator)
+        return out
     tiny = 1e-10 * w_k.max()
     sel = np.flatnonzero((w_k > tiny).any(axis=1) & (w_k[idx_kq] > tiny).any(axis=1))
-    out = np.zeros(modes.n_modes)
     step = _k_chunk(derivs)
     for start in range(0, len(sel), step):
         ks = sel[start:start + step]
@@ -158,7 +174,7 @@ def _lambda_one_q(derivs, modes, iq, kpts, idx_kq, eig, form):
 def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
                sigma_el: float = 0.1, sigma_ph: float = 0.5, fermi_level: float | None = None,
                form: str | None = None, soft_cutoff: float = 2.0, n_omega: int = 400,
-               window: float = 6.0) -> EliashbergResult:
+               window: float = 6.0, imag_tol: float = IMAGINARY_TOL) -> EliashbergResult:
     """lambda_q,nu, gamma_q,nu, alpha^2F, lambda, omega_log on Gamma-centred meshes.
 
     Parameters
@@ -174,7 +190,8 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
     sigma_ph : float
         Gaussian width of delta(omega - omega_q,nu) in alpha^2F, meV.
     fermi_level : float, optional
-        E_F in eV; default from the electron count on the k mesh (zero temperature).
+        E_F in eV; default from the electron count on the k mesh (zero temperature;
+        mid-gap for an insulator, where N_F = lambda = 0 with a warning: set it to dope).
     form : str, optional
         Matrix-element form (see :func:`ase_deeph.epc.coupling.coupling`).
     soft_cutoff : float
@@ -183,6 +200,9 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
         Points of the alpha^2F grid.
     window : float
         Bands farther than ``window * sigma_el`` from E_F everywhere are dropped.
+    imag_tol : float
+        Frequencies below ``-imag_tol`` (meV) are imaginary: excluded, counted in
+        ``n_unstable`` and named in a warning (:attr:`PhononModes.unstable`).
 
     Returns
     -------
@@ -200,20 +220,43 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
                 ill_threshold=derivs.ill_threshold)
     e_all = sol.eigenvalues[0]
     if fermi_level is None:
-        from ase_deeph.solvers import fermi_level as fermi
-
-        fermi_level = float(fermi(sol.eigenvalues, derivs.hs0.n_electrons).fermi_level)
+        fermi_level = _computed_fermi(sol.eigenvalues, derivs.hs0.n_electrons)
     bands = _band_window(e_all, fermi_level, window * sigma_el)
+    if len(bands) == 0:
+        _warn_gap(e_all, fermi_level, window * sigma_el)
     e_k, c_k = e_all[:, bands], sol.eigenvectors[0][:, :, bands]
     w_k = gaussian(e_k - fermi_level, sigma_el)  # [nk, nb]
     n_f = float(w_k.sum() / len(kpts))
-    modes = phonon_modes(ph, qpts, derivs.atoms, soft_cutoff)
+    modes = phonon_modes(ph, qpts, derivs.atoms, soft_cutoff, imag_tol)
+    if modes.unstable.any():
+        warnings.warn(f"eliashberg: {describe_unstable(modes, modes.unstable)} excluded from "
+                      "lambda and alpha^2F (fix the force constants)", UserWarning, stacklevel=2)
     s = np.zeros((len(qpts), modes.n_modes))
     for iq, q in enumerate(qpts):
         idx_kq = _mesh_index(kpts + q, km)
         s[iq] = _lambda_one_q(derivs, modes, iq, kpts, idx_kq, (e_k, c_k, w_k), form)
-    return _finish(modes, s, n_f, fermi_level, sigma_el, sigma_ph, n_omega,
-                   (tuple(map(int, km)), tuple(map(int, qm))), form, derivs.onsite_d)
+    res = _finish(modes, s, n_f, fermi_level, sigma_el, sigma_ph, n_omega,
+                  (tuple(map(int, km)), tuple(map(int, qm))), form, derivs.onsite_d)
+    return replace(res, n_unstable=int(modes.unstable.sum()), fermi_in_gap=len(bands) == 0)
+
+
+def _computed_fermi(eigenvalues: np.ndarray, n_electrons: float) -> float:
+    """Zero-temperature E_F from the electron count (mid-gap for an insulator)."""
+    from ase_deeph.solvers import fermi_level as fermi
+
+    return float(fermi(eigenvalues, n_electrons).fermi_level)
+
+
+def _warn_gap(e: np.ndarray, e_f: float, width: float) -> None:
+    """Warn that no state lies within ``width`` of E_F (lambda = 0), naming the band edges."""
+    below, above = e[e <= e_f], e[e > e_f]
+    vbm = f"{below.max():.3f}" if below.size else "none"
+    cbm = f"{above.min():.3f}" if above.size else "none"
+    warnings.warn(f"eliashberg: E_F = {e_f:.3f} eV lies in a gap (highest state below "
+                  f"{vbm} eV, lowest above {cbm} eV on the k mesh): no state within "
+                  f"{width:.3f} eV (window * sigma_el), so N_F = lambda = 0. To dope, set "
+                  "fermi_level (TOML: [eliashberg] fermi_level) inside a band.",
+                  UserWarning, stacklevel=3)
 
 
 def _finish(modes, s, n_f, e_f, sigma_el, sigma_ph, n_omega, meshes, form, onsite_d):

@@ -15,13 +15,16 @@ from typing import Callable
 import numpy as np
 from ase import Atoms, units
 
-__all__ = ["PhononModes", "THZ_TO_MEV", "HBAR2_2AMU", "phonopy_from_atoms", "phonopy_forces",
-           "check_primitive", "phonon_modes", "zero_point_lengths", "tersoff_si"]
+__all__ = ["PhononModes", "THZ_TO_MEV", "HBAR2_2AMU", "IMAGINARY_TOL", "phonopy_from_atoms",
+           "phonopy_forces", "check_primitive", "phonon_modes", "zero_point_lengths",
+           "unstable_branches", "describe_unstable", "tersoff_si", "tersoff_carbon"]
 
 #: 1 THz in meV (h * 1e12 Hz / e).
 THZ_TO_MEV = units._hplanck / units._e * 1e12 * 1e3
 #: hbar^2 / (2 amu) in meV * Angstrom^2 (2.09008).
 HBAR2_2AMU = 0.5 * (units._hbar * units.J * units.s) ** 2 * 1e3
+#: Default tolerance (meV) below -0 at which a phonopy frequency counts as imaginary.
+IMAGINARY_TOL = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class PhononModes:
         Reduced atomic positions tau_kappa of the primitive cell.
     soft_cutoff : float
         Modes below this energy (meV) are "soft": skipped in BZ integrals, |omega| used.
+    imag_tol : float
+        Tolerance (meV) of :attr:`unstable`: a frequency below ``-imag_tol`` is imaginary.
     """
 
     qpoints: np.ndarray
@@ -50,6 +55,7 @@ class PhononModes:
     masses: np.ndarray
     scaled_positions: np.ndarray
     soft_cutoff: float = 2.0
+    imag_tol: float = IMAGINARY_TOL
 
     @property
     def n_modes(self) -> int:
@@ -63,8 +69,52 @@ class PhononModes:
 
     @property
     def soft(self) -> np.ndarray:
-        """Mask of soft or imaginary modes, shape (nq, n_modes)."""
+        """Mask of soft or imaginary modes, shape (nq, n_modes) (g = 0 for them)."""
         return (self.frequencies_thz * THZ_TO_MEV) < self.soft_cutoff
+
+    @property
+    def unstable(self) -> np.ndarray:
+        """Mask of unstable modes, shape (nq, n_modes).
+
+        A mode is unstable when its frequency is imaginary (below ``-imag_tol`` meV, i.e.
+        omega^2 < 0 beyond the tolerance), or, at q = Gamma (a reciprocal lattice vector),
+        when it is one of the modes above the three acoustic ones with
+        ``|omega| < soft_cutoff`` (a zero-frequency optical mode: a floppy structure or
+        broken force constants). The three acoustic modes at Gamma (``|omega| <
+        soft_cutoff``, of either sign) are soft, not unstable.
+        Unstable modes are no couplings: :func:`ase_deeph.epc.coupling` masks them (NaN)
+        and :func:`ase_deeph.epc.eliashberg` excludes them, both with a warning.
+        """
+        w = self.frequencies_thz * THZ_TO_MEV
+        q = self.qpoints
+        gamma = np.all(np.abs(q - np.rint(q)) < 1e-8, axis=1)[:, None]  # [nq, 1]
+        acoustic = (np.arange(self.n_modes) < 3)[None, :]
+        zero = np.abs(w) < self.soft_cutoff
+        imaginary = (w < -self.imag_tol) & ~(gamma & acoustic & zero)
+        return imaginary | (gamma & ~acoustic & zero)
+
+
+def unstable_branches(modes: PhononModes) -> np.ndarray:
+    """Mask (nq, n_modes) of whole branches (sorted mode index) unstable at some q.
+
+    Phonopy sorts the modes by frequency at each q, so a branch index is a branch only
+    while branches do not cross; this is exact for a flexural (ZA) branch that stays the
+    lowest one, whose small positive frequencies next to its imaginary region give
+    spurious ``1/sqrt(omega)`` peaks in ``|g|`` (examples/06).
+    """
+    bad = modes.unstable
+    return np.broadcast_to(bad.any(axis=0), bad.shape).copy()
+
+
+def describe_unstable(modes: PhononModes, mask: np.ndarray, n_show: int = 6) -> str:
+    """Text for the warnings: how many modes of ``mask`` (nq, n_modes), at which q-points."""
+    rows = np.flatnonzero(np.asarray(mask).any(axis=1))
+    w = modes.frequencies_thz * THZ_TO_MEV
+    shown = ", ".join(f"#{i} {np.round(modes.qpoints[i], 4).tolist()} "
+                      f"(min {w[i].min():.2f} meV)" for i in rows[:n_show])
+    more = f" and {len(rows) - n_show} more" if len(rows) > n_show else ""
+    return (f"{int(np.sum(mask))} imaginary/unstable phonon modes at {len(rows)} of "
+            f"{len(w)} q-points: q = {shown}{more}")
 
 
 def zero_point_lengths(masses: np.ndarray, energies_mev: np.ndarray) -> np.ndarray:
@@ -115,11 +165,14 @@ def check_primitive(ph, atoms: Atoms, tol: float = 1e-5) -> None:
         raise ValueError("phonopy masses differ from the structure's masses")
 
 
-def phonon_modes(ph, qpoints, atoms: Atoms | None = None, soft_cutoff: float = 2.0) -> PhononModes:
+def phonon_modes(ph, qpoints, atoms: Atoms | None = None, soft_cutoff: float = 2.0,
+                 imag_tol: float = IMAGINARY_TOL) -> PhononModes:
     """Frequencies and eigenvectors at ``qpoints`` via ``run_qpoints``.
 
     ``atoms``, if given, is checked against phonopy's primitive cell; its reduced positions
     are used for the exp(i q.tau) factor (so a non-wrapped position convention is kept).
+    ``soft_cutoff`` and ``imag_tol`` (meV) set :attr:`PhononModes.soft` and
+    :attr:`PhononModes.unstable`.
     """
     q = np.atleast_2d(np.asarray(qpoints, dtype=np.float64))
     if atoms is not None:
@@ -131,7 +184,8 @@ def phonon_modes(ph, qpoints, atoms: Atoms | None = None, soft_cutoff: float = 2
     res = ph.qpoints
     return PhononModes(qpoints=q, frequencies_thz=np.asarray(res.frequencies),
                        eigenvectors=np.asarray(res.eigenvectors), masses=ph.primitive.masses,
-                       scaled_positions=np.asarray(tau), soft_cutoff=soft_cutoff)
+                       scaled_positions=np.asarray(tau), soft_cutoff=soft_cutoff,
+                       imag_tol=imag_tol)
 
 
 def tersoff_si():
@@ -142,3 +196,17 @@ def tersoff_si():
                           n=0.78734, beta=1.1e-6, lambda2=1.7322, B=471.18, R=2.85, D=0.15,
                           lambda1=2.4799, A=1830.8)
     return Tersoff({("Si", "Si", "Si"): p})
+
+
+def tersoff_carbon():
+    """ASE Tersoff calculator with Tersoff's carbon parameters (PRB 39, 5566 (1989)).
+
+    In graphene at a = 2.46 A its flexural (ZA) branch is imaginary near Gamma (down to
+    -10 meV along Gamma-M, 6x6x1 supercell): see :attr:`PhononModes.unstable`.
+    """
+    from ase.calculators.tersoff import Tersoff, TersoffParameters
+
+    p = TersoffParameters(m=3.0, gamma=1.0, lambda3=0.0, c=38049.0, d=4.3484, h=-0.57058,
+                          n=0.72751, beta=1.5724e-7, lambda2=2.2119, B=346.74, R=1.95, D=0.15,
+                          lambda1=3.4879, A=1393.6)
+    return Tersoff({("C", "C", "C"): p})

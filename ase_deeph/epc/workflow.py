@@ -37,7 +37,7 @@ def run_epc(provider: Provider, atoms: Atoms, ph, kpoints=None, qpoints=None, ba
             k_mesh=None, q_mesh=None, onsite_d: OnsiteD | None = None, n_box=1,
             delta: float = 0.01, symmetry: bool = True, form: str | None = None,
             sigma_el: float = 0.1, sigma_ph: float = 0.5, fermi_level: float | None = None,
-            soft_cutoff: float = 2.0) -> EPCResult:
+            soft_cutoff: float = 2.0, mask_unstable: str = "mode") -> EPCResult:
     """Finite-difference EPC of ``atoms`` with H/S from ``provider`` and phonons from ``ph``.
 
     Parameters
@@ -60,6 +60,8 @@ def run_epc(provider: Provider, atoms: Atoms, ph, kpoints=None, qpoints=None, ba
         See :func:`ase_deeph.epc.coupling`.
     sigma_el, sigma_ph, fermi_level, soft_cutoff
         See :func:`ase_deeph.epc.eliashberg`.
+    mask_unstable : {"mode", "branch", "none"}
+        Imaginary/unstable modes set to NaN in g (see :func:`ase_deeph.epc.coupling`).
 
     Returns
     -------
@@ -71,7 +73,8 @@ def run_epc(provider: Provider, atoms: Atoms, ph, kpoints=None, qpoints=None, ba
     if qpoints is not None:
         modes = phonon_modes(ph, qpoints, atoms, soft_cutoff)
         k = [[0.0, 0.0, 0.0]] if kpoints is None else kpoints
-        result = coupling(derivs, modes, k, bands=bands, form=form)
+        result = coupling(derivs, modes, k, bands=bands, form=form,
+                          mask_unstable=mask_unstable)
     eli = None
     if k_mesh is not None:
         eli = eliashberg(derivs, ph, k_mesh=k_mesh, q_mesh=q_mesh or k_mesh, sigma_el=sigma_el,

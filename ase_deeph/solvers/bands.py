@@ -68,17 +68,27 @@ def _save(fig, path) -> str:
     return os.fspath(path)
 
 
+#: y-axis label of band plots whose Fermi level is unknown (absolute energies)
+UNKNOWN_EF_LABEL = "E (eV, absolute: Fermi level unknown)"
+
+
 def plot_bands(bs: BandStructure, path, emin: float = -10.0, emax: float = 5.0,
-               title: str | None = None, ax=None) -> str:
+               title: str | None = None, ax=None, fermi_known: bool = True) -> str:
     """Plot a band structure (energies relative to ``bs.reference``) to a PNG file.
 
-    ``ax`` (optional) receives the curves instead of a new figure. Returns the path.
+    ``ax`` (optional) receives the curves instead of a new figure. With ``fermi_known``
+    False the energies are plotted as they are, over their full range, and the axis says
+    that E_F is unknown. Returns the path.
     """
     fig = _figure() if ax is None else ax.figure
     ax = fig.add_subplot(1, 1, 1) if ax is None else ax
-    # ASE plots absolute energies: shift them so that E_F (the reference) is at zero
-    bs.subtract_reference().plot(ax=ax, emin=emin, emax=emax,
-                                 ylabel=r"$E - E_\mathrm{F}$ (eV)")
+    if fermi_known:  # ASE plots absolute energies: shift them so that E_F is at zero
+        bs.subtract_reference().plot(ax=ax, emin=emin, emax=emax,
+                                     ylabel=r"$E - E_\mathrm{F}$ (eV)")
+    else:
+        e = bs.energies
+        bs.plot(ax=ax, emin=float(e.min()) - 1.0, emax=float(e.max()) + 1.0,
+                ylabel=UNKNOWN_EF_LABEL)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -93,7 +103,8 @@ def plot_dos(result: DOS | ProjectedDOS, path, by: str = "element",
     Energies are shifted by the stored Fermi level when it is known. Spin
     channels are summed. Returns the written path.
     """
-    ef = result.fermi_level if math.isfinite(result.fermi_level) else 0.0
+    known = math.isfinite(result.fermi_level)
+    ef = result.fermi_level if known else 0.0
     x = result.energies - ef
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
@@ -104,10 +115,11 @@ def plot_dos(result: DOS | ProjectedDOS, path, by: str = "element",
         curves = _projections(result, by)
         for label, y in curves.items():
             ax.plot(x, y, lw=1.0, label=label)
-    ax.axvline(0.0, color="gray", ls="--", lw=0.8)
+    if known:
+        ax.axvline(0.0, color="gray", ls="--", lw=0.8)
     ax.set_xlim(emin if emin is not None else x[0], emax if emax is not None else x[-1])
     ax.set_ylim(bottom=0.0)
-    ax.set_xlabel(r"$E - E_\mathrm{F}$ (eV)" if ef else "E (eV)")
+    ax.set_xlabel(r"$E - E_\mathrm{F}$ (eV)" if known else "E (eV, absolute: Fermi level unknown)")
     ax.set_ylabel("DOS (states/eV/cell)")
     ax.legend(fontsize="small")
     if title:
