@@ -20,6 +20,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     report = convert(args.src, args.dst, args.from_code, args.to_code, progress=not args.quiet)
     for run, reason in report.failed:
         print(f"FAILED {run}: {reason}", file=sys.stderr)
+    for run, written in report.converted[:20]:
+        print(f"{run} -> {written}")
     print(f"converted {len(report.converted)} run(s) into {args.dst}; {len(report.failed)} failed")
     return 1 if report.failed and not report.converted else 0
 

@@ -65,8 +65,9 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
             runs.append(here)
             subdirs.clear()
     if code in ("siesta", "openmx", "hsdata") or (code is None and not runs):
+        inside = tuple(runs)  # files of run folders already found are not runs of their own
         runs += sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)
-                       and _single_file_run(p, code))
+                       and _single_file_run(p, code) and not any(r in p.parents for r in inside))
     return runs
 
 

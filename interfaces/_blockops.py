@@ -7,12 +7,7 @@ Everything here works on :class:`~interfaces.hsdata.HSData` flat value arrays
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from ase import Atoms
@@ -23,7 +18,7 @@ from .hsdata import HSData
 __all__ = [
     "ranges", "split_spinor", "compose_spinor", "loadtxt", "write_keyed_blocks",
     "spinful_to_kind", "complete_pairs",
-    "blocks_to_hsdata", "atomic_folder", "basis_from_atoms",
+    "blocks_to_hsdata", "basis_from_atoms",
 ]
 
 
@@ -161,30 +156,6 @@ def blocks_to_hsdata(
         )
     except ValueError as exc:
         raise FormatError(path, str(exc)) from exc
-
-
-@contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path`` and move its files into ``path`` on success.
-
-    A new target folder appears in one rename; into an existing folder every file
-    is moved with ``os.replace`` (each file atomic). On error nothing is left behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        if not path.exists():
-            os.rename(tmp, path)
-            return
-        if not path.is_dir():
-            raise FormatError(path, "exists and is not a folder")
-        for item in tmp.iterdir():
-            os.replace(item, path / item.name)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_keyed_blocks(group, hs: HSData, keys: list[str], values: np.ndarray,

@@ -212,6 +212,9 @@ def _basis(path, info: dict, atom_species: list[str], tno: np.ndarray):
 def read(path: str | os.PathLike) -> HSData:
     """Read an OpenMX 3.9 ``.scfout`` (or a folder holding exactly one) into HSData.
 
+    A ``path`` that does not exist but whose ``<path>.scfout`` does (what :func:`write`
+    writes for a name without the extension) reads that file.
+
     Raises
     ------
     FormatError
@@ -238,6 +241,9 @@ def read(path: str | os.PathLike) -> HSData:
 
 
 def _scfout_path(path: Path) -> Path:
+    """Return ``path``, the one ``*.scfout`` of a folder, or the file ``write(path)`` wrote."""
+    if not path.exists() and path.with_name(path.name + ".scfout").is_file():
+        return path.with_name(path.name + ".scfout")  # the writer added the extension
     if path.is_dir():
         found = [p for p in sorted(path.glob("*.scfout")) if not p.name.startswith(".")]
         if len(found) != 1:

@@ -32,7 +32,7 @@ from .errors import FormatError, reading
 from .hsdata import HSData
 from .siesta_records import RawSiesta
 from .siesta_records import parse as _parse
-from .siesta_write import shells_from_nlz, write, write_fdf
+from .siesta_write import hsx_path, shells_from_nlz, write, write_fdf
 
 __all__ = ["read", "write", "write_fdf", "read_eig", "read_kp", "shells_from_nlz"]
 
@@ -260,6 +260,8 @@ def _embed_basis(hs: HSData, folder: Path) -> HSData:
 def _locate(path: Path) -> Path:
     if path.is_file():
         return path
+    if not path.exists() and hsx_path(path).is_file():
+        return hsx_path(path)  # what write(hs, path) wrote: the extension added
     if not path.is_dir():
         raise FormatError(path, "no such file or folder")
     for suffix in ("HSX", "TSHS"):
@@ -275,7 +277,8 @@ def _locate(path: Path) -> Path:
 def read(path: str | os.PathLike) -> HSData:
     """Read a SIESTA ``.HSX``/``.TSHS`` file (optionally ``.gz``) or a run folder into HSData.
 
-    In a folder the HSX is preferred over the TSHS. Neighbouring files supply what the
+    In a folder the HSX is preferred over the TSHS; a ``path`` that does not exist reads
+    the file :func:`write` wrote for it (``.HSX`` added). Neighbouring files supply what the
     binary file lacks: the structure (``.XV``, ``.STRUCT_OUT`` or the fdf) for HSX v0,
     the basis (``.ORB_INDX``) for TSHS and v0 files without species tables, and the Fermi
     level (``.EIG``, eV) when the file has none. When the run folder holds the basis files

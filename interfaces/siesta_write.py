@@ -11,7 +11,6 @@ one species per element with shells in sorted order. Spinor H is written as nspi
 from __future__ import annotations
 
 import gzip
-import math
 import os
 from pathlib import Path
 
@@ -187,8 +186,13 @@ def _species_record(species: list[dict]) -> bytes:
 
 
 def _header_values(hs: HSData) -> tuple[float, float, float]:
-    ef = 0.0 if math.isnan(hs.fermi_level) else hs.fermi_level / Ry
-    qtot = 0.0 if math.isnan(hs.n_electrons) else float(hs.n_electrons)
+    """E_F (Ry), electron count and temperature (Ry); unknown values stay NaN.
+
+    NaN (not 0) keeps an unknown E_F or electron count unknown on reading back: a 0
+    would put E_F at 0 eV, or the Fermi level at the band bottom (issue 17).
+    """
+    ef = hs.fermi_level / Ry
+    qtot = float(hs.n_electrons)
     temp = (hs.metadata or {}).get("temperature_ev") or 0.0
     return ef, qtot, temp / Ry
 

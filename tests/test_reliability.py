@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,3 +175,13 @@ def test_band_plot_without_fermi_level_says_so(tmp_path):
     assert ax.get_ylabel() == UNKNOWN_EF_LABEL
     lo, hi = ax.get_ylim()
     assert lo <= np.min(bs.energies) and hi >= np.max(bs.energies)
+
+
+@pytest.mark.parametrize("code", ["siesta", "openmx", "deeph"])
+def test_unknown_electron_count_stays_unknown_through_writers(tmp_path, code):
+    """Issue 17 item 6: an unknown count was written as 0 (E_F at the band bottom)."""
+    src = Path(__file__).parent / "data" / "siesta" / "si_pdos_k"
+    hs = interfaces.read(src).replace(n_electrons=float("nan"))
+    written = interfaces.write(hs, tmp_path / "out", code)
+    back = interfaces.read(written)
+    assert np.isnan(back.n_electrons)
