@@ -1,5 +1,5 @@
 """Run the command line: ``python -m ase_deeph``."""
 
-from .cli import main
+from ase_deeph.cli.app import main
 
 raise SystemExit(main())

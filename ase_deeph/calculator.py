@@ -18,9 +18,9 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
+from ase_deeph import solvers
 from interfaces import HSData
-
-from . import solvers
+from interfaces.errors import ConfigError
 
 __all__ = ["DeepHCalculator", "HSProvider"]
 
@@ -35,9 +35,9 @@ class DeepHCalculator(Calculator):
     ----------
     model : str, path, loaded model, or callable
         A shipped model name (``"default"``: bilayer graphene / carbon; ``"si"``: bulk
-        silicon; cards in ``ase_deeph/models/``); a path loads a model file; a callable
-        ``f(atoms) -> HSData`` (e.g. ``ase_deeph.toy.toy_hs`` or ``interfaces.pyscf.run``)
-        is used as is.
+        silicon; cards in ``ase_deeph/pretrained/``); a path loads a model file; a callable
+        ``f(atoms) -> HSData`` (e.g. ``ase_deeph.inference.toy.toy_hs`` or
+        ``interfaces.pyscf.run``) is used as is.
     kpts : int, sequence of 3 int, or array (nk, 3)
         Mesh divisions (Monkhorst-Pack, reduced with spglib symmetry), or explicit
         fractional k-points (weights uniform). Non-periodic directions get 1.
@@ -126,9 +126,9 @@ class DeepHCalculator(Calculator):
         p = self.parameters
         n_e = float(p["n_electrons"] if p["n_electrons"] is not None else hs.n_electrons)
         if not math.isfinite(n_e):
-            raise ValueError("the electron count is unknown: pass n_electrons=")
+            raise ConfigError("the electron count is unknown: pass n_electrons=")
         if self.parameters["ghosts"] not in ("project", "penalty"):
-            raise ValueError(f"ghosts must be 'project' or 'penalty', got "
+            raise ConfigError(f"ghosts must be 'project' or 'penalty', got "
                              f"{self.parameters['ghosts']!r}")
         sparse = self._use_sparse(hs)
         solvable = getattr(self.provider, "solvable", None)
@@ -145,7 +145,7 @@ class DeepHCalculator(Calculator):
     def _use_sparse(self, hs: HSData) -> bool:
         mode = self.parameters["solver"]
         if mode not in ("auto", "dense", "sparse"):
-            raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {mode!r}")
+            raise ConfigError(f"solver must be 'auto', 'dense' or 'sparse', got {mode!r}")
         return mode == "sparse" or (mode == "auto" and
                                     hs.n_orbitals > self.parameters["sparse_above"])
 
@@ -197,14 +197,14 @@ class DeepHCalculator(Calculator):
     def _dense_solver(self):
         choice = self.parameters["eigensolver"]
         if choice not in ("auto", "numpy", "torch"):
-            raise ValueError(f"eigensolver must be 'auto', 'numpy' or 'torch', got {choice!r}")
+            raise ConfigError(f"eigensolver must be 'auto', 'numpy' or 'torch', got {choice!r}")
         gpu = "torch" in sys.modules and sys.modules["torch"].cuda.is_available() and \
             self.device != "cpu"
         if choice == "numpy" or (choice == "auto" and not gpu):
             return solvers.solve
         from functools import partial
 
-        from .accel import solve_torch
+        from ase_deeph.inference.accel import solve_torch
 
         return partial(solve_torch, device="cuda" if gpu else "cpu")
 
@@ -299,6 +299,8 @@ class DeepHCalculator(Calculator):
 def _resolve_provider(model, device: str, overlap) -> HSProvider:
     if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
         return model
-    from .provider import ModelProvider  # torch is imported only when a model is loaded
+    from ase_deeph.inference.provider import (
+        ModelProvider,  # torch is imported only when a model is loaded
+    )
 
     return ModelProvider.from_any(model, device=device, overlap=overlap)

@@ -17,8 +17,8 @@ import numpy as np
 from ase.build import bulk
 from ase.units import Ha
 
-from ase_deeph.generate import build_structure
-from ase_deeph.generate_configs import GenerateConfig
+from ase_deeph.generation.config import GenerateConfig
+from ase_deeph.generation.generate import build_structure
 from ase_deeph.solvers.bloch import bloch_matrices
 from ase_deeph.solvers.eigen import solve
 from ase_deeph.solvers.kpoints import mesh_points

@@ -16,12 +16,12 @@ import os
 import time
 from pathlib import Path
 
-from ase_deeph import generate
-from ase_deeph.generate import build_structure
-from ase_deeph.generate_configs import GenerateConfig
+from ase_deeph.generation import generate as generate
+from ase_deeph.generation.config import GenerateConfig
+from ase_deeph.generation.generate import build_structure
 from interfaces import pyscf as ps
 
-CONFIGS = Path(generate.__file__).parent / "configs"
+CONFIGS = Path(generate.__file__).parents[1] / "configs"
 
 
 def bench(name: str, n: int) -> None:

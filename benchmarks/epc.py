@@ -17,8 +17,8 @@ import numpy as np
 from ase.build import bulk
 
 from ase_deeph import epc
+from ase_deeph.inference.toy import toy_hs
 from ase_deeph.solvers import solve
-from ase_deeph.toy import toy_hs
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ import numpy as np
 
 import interfaces
 from ase_deeph import solvers
-from ase_deeph.demo import compare_bands
-from ase_deeph.provider import REFERENCE_THRESHOLD, ModelProvider
+from ase_deeph.cli.demo import compare_bands
+from ase_deeph.inference.provider import REFERENCE_THRESHOLD, ModelProvider
 
 
 def gauge_mae_meV(pred: interfaces.HSData, ref: interfaces.HSData) -> float:

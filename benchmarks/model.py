@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from ase_deeph.config import ModelConfig
-from ase_deeph.graph import build_graph, reverse_rows
-from ase_deeph.model import HamiltonianNet
-from ase_deeph.predict import predict, tune_cpu_allocator
+from ase_deeph.inference.predict import predict, tune_cpu_allocator
+from ase_deeph.model.graph import build_graph, reverse_rows
+from ase_deeph.model.network import HamiltonianNet
+from ase_deeph.training.config import ModelConfig
 
 #: DeePTB-E3 reference timings (s) on 2 CPU cores, constants quoted from issue 5
 DEEPTB = {"train": {64: 1.13}, "infer": {64: 0.41, 512: 5.0, 2048: 32.0}}
@@ -89,7 +89,7 @@ def run_infer(n_atoms: int, device: str, chunk: int) -> dict:
 
 def run_train(n_atoms: int, device: str, steps: int = 3) -> dict:
     if device == "cpu":
-        tune_cpu_allocator()  # as ase_deeph.train.train does on CPU
+        tune_cpu_allocator()  # as ase_deeph.training.trainer.train does on CPU
     model = _model(device)
     atoms = _supercell(n_atoms)
     g = build_graph(atoms, R_CUT)

@@ -30,10 +30,10 @@ from evaluate_model import (  # benchmarks/ is on sys.path when run as a script
 
 import interfaces
 from ase_deeph import solvers
-from ase_deeph.demo import compare_bands
-from ase_deeph.generate import build_structure
-from ase_deeph.generate_configs import GenerateConfig
-from ase_deeph.provider import ModelProvider
+from ase_deeph.cli.demo import compare_bands
+from ase_deeph.generation.config import GenerateConfig
+from ase_deeph.generation.generate import build_structure
+from ase_deeph.inference.provider import ModelProvider
 from interfaces import pyscf
 
 

@@ -4,7 +4,7 @@ Runs real periodic Kohn-Sham DFT (PBE, GTH, compact gth-dzvp, the same settings 
 bilayer graphene generator config) on the 28-atom (1, 2) commensurate cell, rebuilds H(R),
 S(R), and stores the band energies along K-Gamma-M-K with the Fermi level from electron
 counting on a 6x6 mesh, solved with S(k) directions below
-``ase_deeph.provider.REFERENCE_THRESHOLD`` (1e-4) projected out (the folded H(R) has
+``ase_deeph.inference.provider.REFERENCE_THRESHOLD`` (1e-4) projected out (the folded H(R) has
 spurious states along near-null S directions that this removes) and, for reference,
 without it::
 
@@ -22,9 +22,9 @@ import numpy as np
 
 import interfaces
 from ase_deeph import solvers
-from ase_deeph.generate_configs import GenerateConfig
-from ase_deeph.provider import REFERENCE_THRESHOLD
-from ase_deeph.structures import twisted_bilayer_graphene
+from ase_deeph.generation.config import GenerateConfig
+from ase_deeph.generation.structures import twisted_bilayer_graphene
+from ase_deeph.inference.provider import REFERENCE_THRESHOLD
 from interfaces import pyscf
 
 

@@ -33,8 +33,8 @@ def main() -> None:
     print(hs.summary())
 
     # 1. the converted data reproduce SIESTA's printed eigenvalues
-    kp = interfaces.siesta.read_kp(run / "Si_pdos.KP")
-    eig = interfaces.siesta.read_eig(next(run.glob("Si_pdos.EIG*")))
+    kp = interfaces.siesta.reader.read_kp(run / "Si_pdos.KP")
+    eig = interfaces.siesta.reader.read_eig(next(run.glob("Si_pdos.EIG*")))
     ours = solvers.eigenvalues(hs, kp.fractional(hs.atoms.cell))[0]
     printed = eig.eigenvalues.reshape(len(eig.eigenvalues), -1)
     print(f"max |e_ours - e_SIESTA| over {len(printed)} k-points: "

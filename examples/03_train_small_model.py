@@ -17,12 +17,12 @@ import numpy as np
 from ase.build import molecule
 
 from ase_deeph import solvers
-from ase_deeph.checkpoint import load_model
-from ase_deeph.config import ModelConfig, TrainConfig
-from ase_deeph.generate import generate
-from ase_deeph.generate_configs import GenerateConfig
-from ase_deeph.predict import predict
-from ase_deeph.train import train
+from ase_deeph.generation.config import GenerateConfig
+from ase_deeph.generation.generate import generate
+from ase_deeph.inference.predict import predict
+from ase_deeph.model.checkpoint import load_model
+from ase_deeph.training.config import ModelConfig, TrainConfig
+from ase_deeph.training.trainer import train
 from interfaces import pyscf
 
 

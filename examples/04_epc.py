@@ -2,7 +2,7 @@
 
 Phonons: ASE's Tersoff calculator (Tersoff's Si(C) parameters) -> phonopy force constants
 (3x3x3 supercell of the 2-atom primitive cell, ``primitive_matrix="P"``).
-H and S: the toy model (``ase_deeph.toy.toy_hs``, default; seconds) or PySCF
+H and S: the toy model (``ase_deeph.inference.toy.toy_hs``, default; seconds) or PySCF
 (``--provider pyscf``: a self-consistent gth-szv PBE calculation of each of the 13 supercells
 (54 atoms); with exact on-site D from ``int1e_ipovlp``; hours on 2 cores, not run in CI) or a
 trained model file (``--provider model.safetensors``; float64 inference).
@@ -37,8 +37,8 @@ import numpy as np
 from ase.build import bulk
 
 from ase_deeph import epc
-from ase_deeph.epc_cli import model_provider, plot_lines
-from ase_deeph.toy import toy_hs
+from ase_deeph.cli.epc import model_provider, plot_lines
+from ase_deeph.inference.toy import toy_hs
 
 PERTURBO_SI = {"highest mode at L, X, G": (146.3, 125.6, 190.2), "lowest mode at L": 11.8}
 
@@ -48,7 +48,7 @@ def provider_of(name: str):
     if name == "toy":
         return partial(toy_hs, seed=0), None
     if name == "pyscf":
-        from interfaces.pyscf import run
+        from interfaces.pyscf.generator import run
 
         return partial(run, basis="gth-szv", kmesh=(1, 1, 1)), epc.onsite_d_pyscf("gth-szv")
     return model_provider(name)

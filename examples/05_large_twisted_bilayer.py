@@ -48,8 +48,8 @@ import time
 import numpy as np
 
 from ase_deeph import solvers
-from ase_deeph.provider import ModelProvider
-from ase_deeph.structures import twisted_bilayer_graphene
+from ase_deeph.generation.structures import twisted_bilayer_graphene
+from ase_deeph.inference.provider import ModelProvider
 
 
 def _peak_gb() -> float:

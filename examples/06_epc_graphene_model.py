@@ -62,8 +62,8 @@ import numpy as np
 from ase.build import graphene
 
 from ase_deeph import epc
-from ase_deeph.epc_cli import model_provider, plot_lines
-from ase_deeph.provider import REFERENCE_THRESHOLD, default_model_path
+from ase_deeph.cli.epc import model_provider, plot_lines
+from ase_deeph.inference.provider import REFERENCE_THRESHOLD, default_model_path
 
 PISCANEC = {"D2_Gamma_eV2_per_A2": 45.60, "D2_K_eV2_per_A2": 92.05}
 

@@ -18,19 +18,35 @@ import importlib
 import os
 from pathlib import Path
 
-from .errors import FormatError
-from .h5io import iter_load, load, names, save, save_many
-from .hsdata import HSData, irreps_string, parse_irreps
+from interfaces.errors import FormatError
+from interfaces.h5io import iter_load, load, names, save, save_many
+from interfaces.hsdata import HSData, irreps_string, parse_irreps
+from interfaces.moved import install as _install_moved
 
 __all__ = [
     "HSData", "FormatError", "FORMATS", "read", "write", "detect", "load", "save",
     "save_many", "names", "iter_load", "irreps_string", "parse_irreps",
 ]
 
+#: modules of the flat layout before issue 16 -> their new homes (deprecated aliases)
+MOVED_MODULES = {
+    "interfaces.siesta_records": "interfaces.siesta.records",
+    "interfaces.siesta_text": "interfaces.siesta.text",
+    "interfaces.siesta_write": "interfaces.siesta.writer",
+    "interfaces.abacus_blocks": "interfaces.abacus.blocks",
+    "interfaces.abacus_csr": "interfaces.abacus.csr",
+    "interfaces.abacus_text": "interfaces.abacus.text",
+    "interfaces.pyscf_basis": "interfaces.pyscf.basis",
+    "interfaces.pyscf_fold": "interfaces.pyscf.fold",
+    "interfaces.nao_overlap": "interfaces.nao.overlap",
+    "interfaces.twocenter": "interfaces.nao.twocenter",
+}
+_install_moved(MOVED_MODULES)
+
 #: code name -> (module, file-name patterns that identify a run of that code), in detection order
 FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "siesta": ("interfaces.siesta", ("*.HSX", "*.TSHS", "*.HSX.gz", "*.TSHS.gz")),
-    "abacus": ("interfaces.abacus", (
+    "siesta": ("interfaces.siesta.reader", ("*.HSX", "*.TSHS", "*.HSX.gz", "*.TSHS.gz")),
+    "abacus": ("interfaces.abacus.reader", (
         "data-HR-sparse_SPIN0.csr*", "hrs1_nao.csr*", "data-SR-sparse_SPIN0.csr*",
         "srs1_nao.csr*", "sr_nao.csr*", "SR.csr*", "STRU", "OUT.*")),
     "openmx": ("interfaces.openmx", ("*.scfout",)),

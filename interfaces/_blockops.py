@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from .errors import FormatError
-from .hsdata import HSData
+from interfaces.errors import FormatError
+from interfaces.hsdata import HSData
 
 __all__ = [
     "ranges", "split_spinor", "compose_spinor", "loadtxt", "write_keyed_blocks",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes
-from .errors import FormatError
+from interfaces.atomic import write_bytes
+from interfaces.errors import FormatError
 
 __all__ = ["RecordReader", "RecordWriter", "read_bytes", "atomic_write_bytes"]
 

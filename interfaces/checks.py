@@ -37,9 +37,9 @@ from ase import Atoms
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from .errors import FormatError
-from .hsdata import HSData
-from .sph import orbital_rotation, real_sph_harm
+from interfaces.errors import FormatError
+from interfaces.hsdata import HSData
+from interfaces.sph import orbital_rotation, real_sph_harm
 
 __all__ = [
     "check_finite", "check_structure", "symmetry_operations", "symmetry_error",

@@ -39,8 +39,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
-from . import orbitals
-from ._blockops import (
+from interfaces import orbitals
+from interfaces._blockops import (
     basis_from_atoms,
     blocks_to_hsdata,
     complete_pairs,
@@ -48,10 +48,10 @@ from ._blockops import (
     spinful_to_kind,
     write_keyed_blocks,
 )
-from .atomic import atomic_folder
-from .checks import check_finite, check_structure
-from .errors import FormatError, reading
-from .hsdata import HSData
+from interfaces.atomic import atomic_folder
+from interfaces.checks import check_finite, check_structure
+from interfaces.errors import FormatError, reading
+from interfaces.hsdata import HSData
 
 __all__ = ["read", "write", "detect_layout", "LEGACY_FILES", "NEW_FILES"]
 
@@ -169,7 +169,7 @@ def _legacy_blocks(path: Path | None, n_atoms: int) -> dict | None:
                 if not isinstance(f[key], h5py.Dataset):
                     raise FormatError(path, f"block {key} is not a dataset")
                 out[(i - 1, j - 1, r1, r2, r3)] = np.asarray(f[key][()])
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # h5py: RuntimeError on damaged heaps
         raise FormatError(path, f"not a readable HDF5 file: {exc}") from exc
     if not out:
         raise FormatError(path, "holds no blocks")

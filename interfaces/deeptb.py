@@ -44,7 +44,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 
-from ._blockops import (
+from interfaces._blockops import (
     basis_from_atoms,
     blocks_to_hsdata,
     complete_pairs,
@@ -52,10 +52,10 @@ from ._blockops import (
     spinful_to_kind,
     write_keyed_blocks,
 )
-from .atomic import atomic_folder
-from .checks import check_finite
-from .errors import FormatError, reading
-from .hsdata import HSData
+from interfaces.atomic import atomic_folder
+from interfaces.checks import check_finite
+from interfaces.errors import FormatError, reading
+from interfaces.hsdata import HSData
 
 __all__ = ["read", "write", "parse_basis"]
 
@@ -76,7 +76,13 @@ def parse_basis(text) -> tuple[int, ...]:
     pairs = re.findall(r"(\d+)([spdfgh])", text)
     if not pairs or "".join(a + b for a, b in pairs) != text:
         raise ValueError(f"cannot parse DeePTB basis {text!r}")
+    if any(int(a) > MAX_SHELLS_PER_L for a, _ in pairs):
+        raise ValueError(f"DeePTB basis {text!r} has more than {MAX_SHELLS_PER_L} shells of one l")
     return tuple(sorted(_LETTERS.index(b) for a, b in pairs for _ in range(int(a))))
+
+
+#: more shells of one l than any basis has: a corrupted basis.dat (checked before expanding)
+MAX_SHELLS_PER_L = 16
 
 
 def _basis_string(shells) -> str:
@@ -168,7 +174,7 @@ def _blocks(path: Path | None, frame: int, n_atoms: int) -> dict | None:
                 if m is None or not isinstance(grp[key], h5py.Dataset):
                     raise FormatError(path, f"malformed block key {key!r}")
                 raw[tuple(int(x) for x in m.groups())] = np.asarray(grp[key][()])
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError) as exc:  # h5py: RuntimeError on damaged heaps
         raise FormatError(path, f"not a readable HDF5 file: {exc}") from exc
     if not raw:
         raise FormatError(path, f"frame {frame} holds no blocks")

@@ -1,4 +1,10 @@
-"""The one exception type raised for bad input files, and the guards that produce it.
+"""The package's error hierarchy (one root) and the guards that produce format errors.
+
+Every error that a user's input can provoke derives from :class:`DeepHError`: a bad
+file (:class:`FormatError`), a bad configuration or option (:class:`ConfigError`), a model
+file or a model that does not fit the structure (:class:`ModelError`); PySCF failures
+(:mod:`interfaces.pyscf`) derive from it too. The command line catches this root only, so
+that a bug still shows its traceback instead of passing for a user error.
 
 Readers wrap their parsing in :func:`reading` (or decorate ``read`` with :func:`reader`),
 so that whatever a corrupted file provokes deep inside a parser (a ``zlib.error`` of a
@@ -14,12 +20,27 @@ import os
 import zlib
 from typing import Callable, Iterator, TypeVar
 
-__all__ = ["FormatError", "PARSE_ERRORS", "reading", "reader"]
+__all__ = [
+    "DeepHError", "FormatError", "ConfigError", "ModelError", "PARSE_ERRORS", "reading",
+    "reader",
+]
 
 _F = TypeVar("_F", bound=Callable)
 
 
-class FormatError(ValueError):
+class DeepHError(Exception):
+    """Root of every error that bad user input (files, configs, models, options) raises."""
+
+
+class ConfigError(DeepHError, ValueError):
+    """A configuration file or option is invalid (the message names the file or option)."""
+
+
+class ModelError(DeepHError, ValueError):
+    """A model file is unreadable, or a model does not fit the structure or basis asked of it."""
+
+
+class FormatError(DeepHError, ValueError):
     """A file could not be read or written as the format requires.
 
     Every reader and writer in :mod:`interfaces` raises this type (and only this
@@ -40,9 +61,11 @@ class FormatError(ValueError):
 
 
 #: what parsers raise on truncated, corrupted or inconsistent input (``gzip.BadGzipFile``
-#: is an OSError, ``UnicodeDecodeError`` a ValueError)
+#: is an OSError, ``UnicodeDecodeError`` a ValueError; h5py raises RuntimeError on damaged
+#: HDF5 heaps and B-trees)
 PARSE_ERRORS: tuple[type[BaseException], ...] = (
     ValueError, IndexError, KeyError, TypeError, OverflowError, EOFError, zlib.error, OSError,
+    RuntimeError,
 )
 
 

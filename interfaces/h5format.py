@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .h5io import load, save
-from .hsdata import HSData
+from interfaces.h5io import load, save
+from interfaces.hsdata import HSData
 
 __all__ = ["read", "write"]
 

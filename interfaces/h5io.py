@@ -34,9 +34,9 @@ import h5py
 import numpy as np
 from ase import Atoms
 
-from .atomic import atomic_path
-from .errors import FormatError
-from .hsdata import HSData, irreps_string, parse_irreps
+from interfaces.atomic import atomic_path
+from interfaces.errors import FormatError
+from interfaces.hsdata import HSData, irreps_string, parse_irreps
 
 __all__ = ["SCHEMA_VERSION", "CONVENTION", "save", "save_many", "load", "names", "iter_load"]
 

@@ -408,14 +408,14 @@ class HSData:
     def save(self, path, name: str | None = None, append: bool = False,
              overwrite: bool = False) -> str:
         """Write to HDF5 atomically; see :func:`interfaces.h5io.save`. Returns the group name."""
-        from .h5io import save
+        from interfaces.h5io import save
 
         return save(self, path, name=name, append=append, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, name: str | int | None = None) -> "HSData":
         """Read one structure from an HDF5 file; see :func:`interfaces.h5io.load`."""
-        from .h5io import load
+        from interfaces.h5io import load
 
         return load(path, name)
 

@@ -31,12 +31,12 @@ from ase import Atoms
 from ase.data import atomic_numbers
 from ase.units import Bohr, Ha, kB
 
-from . import orbitals
-from ._blockops import compose_spinor, ranges, split_spinor
-from .atomic import write_bytes
-from .checks import check_finite
-from .errors import FormatError, reading
-from .hsdata import HSData
+from interfaces import orbitals
+from interfaces._blockops import compose_spinor, ranges, split_spinor
+from interfaces.atomic import write_bytes
+from interfaces.checks import check_finite
+from interfaces.errors import FormatError, reading
+from interfaces.hsdata import HSData
 
 __all__ = ["read", "write", "write_input", "basis_string", "shells_of"]
 

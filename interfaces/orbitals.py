@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hsdata import HSData
+from interfaces.hsdata import HSData
 
 __all__ = ["CODES", "signed_permutation", "matrix", "atom_map", "to_internal", "from_internal"]
 

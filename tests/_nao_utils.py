@@ -1,6 +1,6 @@
 """Test-only helpers for tests/test_nao.py.
 
-A minimal SIESTA HSX v1 overlap reader (fallback when ``interfaces.siesta`` is missing;
+A minimal SIESTA HSX v1 overlap reader (fallback when ``interfaces.siesta.reader`` is missing;
 formats.md sections 1.3-1.4), dense Bloch sums, analytic Gaussian radial orbitals, a
 brute-force 3-D grid overlap and a writer of synthetic OpenMX ``.pao`` files.
 """
@@ -17,7 +17,7 @@ from scipy.special import gamma
 
 from interfaces import orbitals
 from interfaces.hsdata import HSData
-from interfaces.nao import RadialOrbital
+from interfaces.nao.basis_files import RadialOrbital
 from interfaces.sph import real_sph_harm
 
 

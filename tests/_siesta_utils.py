@@ -46,7 +46,7 @@ def write_tshs_v0(hs: HSData, path) -> None:
 
     from interfaces import orbitals
     from interfaces._fortran import RecordWriter
-    from interfaces.siesta_write import _elements, _species, _supercell
+    from interfaces.siesta.writer import _elements, _species, _supercell
 
     _, _, orders = _species(hs)
     sh = orbitals.from_internal(hs, "siesta", orders)

@@ -1,4 +1,4 @@
-"""Tiny hand-built HSData models for the solver tests (independent of ase_deeph.toy)."""
+"""Tiny hand-built HSData models for the solver tests (independent of ase_deeph.inference.toy)."""
 
 from __future__ import annotations
 

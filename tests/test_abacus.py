@@ -14,8 +14,8 @@ from ase.units import Bohr, Ry
 
 import interfaces
 from interfaces import abacus, orbitals
-from interfaces.abacus_csr import parse_csr
-from interfaces.abacus_text import parse_orb_header, parse_stru, read_text
+from interfaces.abacus.csr import parse_csr
+from interfaces.abacus.text import parse_orb_header, parse_stru, read_text
 from interfaces.errors import FormatError
 from interfaces.hsdata import HSData
 

@@ -10,10 +10,10 @@ import torch
 from ase.build import bulk
 
 from ase_deeph import solvers
-from ase_deeph.bandloss import BandSpec, band_loss_terms, band_residual, band_targets
-from ase_deeph.config import ModelConfig, TrainConfig
-from ase_deeph.toy import ToyParams, toy_hs
-from ase_deeph.train import train
+from ase_deeph.inference.toy import ToyParams, toy_hs
+from ase_deeph.training.bandloss import BandSpec, band_loss_terms, band_residual, band_targets
+from ase_deeph.training.config import ModelConfig, TrainConfig
+from ase_deeph.training.trainer import train
 from interfaces.h5io import save_many
 
 SPEC = BandSpec(kmesh=(2, 2, 2), window=4.0, ill_threshold=1e-6)

@@ -8,8 +8,8 @@ import torch
 from e3nn import o3
 from scipy.spatial.transform import Rotation
 
-from ase_deeph.blocks import OutputLayout, block_to_irreps, irreps_to_block
-from ase_deeph.so2 import FrameMaps, SO2Linear, Spec, from_frame, to_frame, wigner_frames
+from ase_deeph.model.blocks import OutputLayout, block_to_irreps, irreps_to_block
+from ase_deeph.model.so2 import FrameMaps, SO2Linear, Spec, from_frame, to_frame, wigner_frames
 from interfaces.sph import wigner_d
 
 PAIRS = [(l1, l2) for l1 in range(4) for l2 in range(4)]
@@ -125,8 +125,8 @@ def test_spinor_layout_inverse():
 def test_spinor_channels_round_trip():
     from ase.build import molecule
 
-    from ase_deeph.blocks import channels_to_spinor, spinor_to_channels
-    from ase_deeph.toy import toy_hs
+    from ase_deeph.inference.toy import toy_hs
+    from ase_deeph.model.blocks import channels_to_spinor, spinor_to_channels
 
     hs = toy_hs(molecule("CH4"), spin="spinor", seed=0)
     ch = spinor_to_channels(hs, hs.h[0])

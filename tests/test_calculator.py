@@ -11,7 +11,7 @@ from ase.outputs import Properties, all_outputs
 
 from ase_deeph import solvers
 from ase_deeph.calculator import DeepHCalculator
-from ase_deeph.toy import toy_hs
+from ase_deeph.inference.toy import toy_hs
 
 
 class CountingToy:
@@ -129,9 +129,9 @@ def test_trained_model_file_drives_the_calculator(tmp_path) -> None:
     import dataclasses
 
     import interfaces
-    from ase_deeph.config import ModelConfig, TrainConfig
-    from ase_deeph.provider import ModelProvider
-    from ase_deeph.train import train
+    from ase_deeph.inference.provider import ModelProvider
+    from ase_deeph.training.config import ModelConfig, TrainConfig
+    from ase_deeph.training.trainer import train
 
     rng = np.random.default_rng(0)
     items = []
@@ -172,7 +172,7 @@ def test_trained_model_file_drives_the_calculator(tmp_path) -> None:
 def test_torch_batched_eigensolver_matches_numpy() -> None:
     """The GPU path (batched torch eigh) gives the numpy eigenvalues; checked here on CPU."""
     pytest.importorskip("torch")
-    from ase_deeph.accel import solve_torch
+    from ase_deeph.inference.accel import solve_torch
 
     atoms = bulk("Si", "diamond", a=5.43)
     atoms.rattle(0.05, seed=2)
@@ -187,7 +187,7 @@ def test_torch_batched_eigensolver_matches_numpy() -> None:
 
 
 def test_shipped_models_are_found_by_name() -> None:
-    from ase_deeph.provider import ModelProvider, model_path, shipped_models
+    from ase_deeph.inference.provider import ModelProvider, model_path, shipped_models
 
     names = shipped_models()
     assert "default" in names

@@ -12,7 +12,7 @@ import pytest
 
 import interfaces
 from ase_deeph import solvers
-from ase_deeph.cli import main
+from ase_deeph.cli.app import main
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_bands_and_dos_of_a_dft_run(si_run, tmp_path, capsys) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert png.stat().st_size > 1000 and summary["n_kpoints"] == 20
     # E_F by electron counting lies in the gap of the printed eigenvalues
-    eig = interfaces.siesta.read_eig(next(si_run.glob("Si_pdos.EIG*")))
+    eig = interfaces.siesta.reader.read_eig(next(si_run.glob("Si_pdos.EIG*")))
     e = np.sort(eig.eigenvalues.reshape(len(eig.eigenvalues), -1), axis=1)
     assert e[:, 3].max() < summary["fermi_level_eV"] < e[:, 4].min()
     png = tmp_path / "dos.png"

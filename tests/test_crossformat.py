@@ -47,8 +47,8 @@ def test_chain_reproduces_printed_siesta_eigenvalues(data_dir, tmp_path) -> None
     for step, (code, _) in enumerate(CHAIN):
         interfaces.write(hs, tmp_path / str(step), code)
         hs = interfaces.read(tmp_path / str(step), code)
-    kp = interfaces.siesta.read_kp(run / "Si_pdos.KP")
-    eig = interfaces.siesta.read_eig(next(run.glob("Si_pdos.EIG*")))
+    kp = interfaces.siesta.reader.read_kp(run / "Si_pdos.KP")
+    eig = interfaces.siesta.reader.read_eig(next(run.glob("Si_pdos.EIG*")))
     kfrac = kp.fractional(hs.atoms.cell)[:8]
     ours = solvers.eigenvalues(hs, kfrac)[0]
     printed = eig.eigenvalues.reshape(len(eig.eigenvalues), -1)[:8]

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from ase_deeph.cli import main
-from ase_deeph.demo import compare_bands
+from ase_deeph.cli.app import main
+from ase_deeph.cli.demo import compare_bands
 
 
 def test_demo_cli_writes_plots_and_summary(tmp_path, capsys) -> None:
@@ -36,7 +36,7 @@ def test_compare_bands_removes_a_rigid_shift() -> None:
 
 def test_siesta_demo_path_reproduces_printed_eigenvalues(tmp_path) -> None:
     """The model-free branch (shipped real SIESTA silicon) against SIESTA's own output."""
-    from ase_deeph.demo import _siesta_demo
+    from ase_deeph.cli.demo import _siesta_demo
 
     summary = _siesta_demo(tmp_path, quick=True)
     assert summary["vs_printed_eigenvalues"]["max_meV"] < 0.1

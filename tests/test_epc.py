@@ -17,8 +17,8 @@ from ase.build import bulk
 from ase.calculators.tersoff import Tersoff
 
 from ase_deeph import epc
+from ase_deeph.inference.toy import toy_hs
 from ase_deeph.solvers import solve
-from ase_deeph.toy import toy_hs
 
 pytestmark = pytest.mark.filterwarnings("ignore:on-site D is missing:UserWarning")
 
@@ -420,7 +420,7 @@ def test_onsite_d_pyscf_selection_rule_and_sign():
     pytest.importorskip("pyscf")
     from ase import Atoms
 
-    from interfaces.pyscf import overlap
+    from interfaces.pyscf.generator import overlap
 
     d = epc.onsite_d_pyscf("gth-szv")("Si")  # s + p: [3, 4, 4]
     assert d.shape == (3, 4, 4)
@@ -428,7 +428,7 @@ def test_onsite_d_pyscf_selection_rule_and_sign():
     assert np.abs(d[:, 0, 1:]).max() > 0.1  # s-p block (1/Angstrom)
     assert np.abs(d[:, 1:, 1:]).max() < 1e-12 and abs(d[:, 0, 0]).max() < 1e-12
     # sign: off-site D = dS/du of the moving atom's rows, checked on a dimer by FD
-    from interfaces.pyscf import overlap_gradient
+    from interfaces.pyscf.generator import overlap_gradient
 
     dimer = Atoms("Si2", positions=[[0, 0, 0], [0.3, -0.4, 2.3]], pbc=False)
     og = overlap_gradient(dimer, "gth-szv")
@@ -442,7 +442,7 @@ def test_onsite_d_pyscf_selection_rule_and_sign():
 
 
 def test_cli_config(tmp_path):
-    from ase_deeph.epc_cli import run_epc_config
+    from ase_deeph.cli.epc import run_epc_config
 
     cfg = tmp_path / "epc.toml"
     cfg.write_text("""
@@ -481,7 +481,7 @@ def test_epc_modules_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, ase_deeph.epc, ase_deeph.epc_cli; "
+    code = ("import sys, ase_deeph.epc, ase_deeph.cli.epc; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'e3nn')]; "
             "assert not bad, bad[:5]")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

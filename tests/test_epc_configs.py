@@ -16,10 +16,10 @@ from ase.build import bulk
 
 import ase_deeph
 from ase_deeph import epc
+from ase_deeph.cli.epc import run_epc_config
 from ase_deeph.epc import config as epc_config
 from ase_deeph.epc.config import from_toml
-from ase_deeph.epc_cli import run_epc_config
-from ase_deeph.toy import toy_hs
+from ase_deeph.inference.toy import toy_hs
 
 SHIPPED = sorted((Path(ase_deeph.__file__).parent / "configs" / "epc").glob("*.toml"))
 #: Size overrides (the configs' own keys) that keep every run to seconds.

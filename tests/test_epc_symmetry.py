@@ -19,7 +19,7 @@ from ase.spacegroup import crystal
 
 from ase_deeph import epc
 from ase_deeph.epc.coupling import bloch_pair_sum
-from ase_deeph.toy import DEFAULT_ELEMENTS, toy_hs
+from ase_deeph.inference.toy import DEFAULT_ELEMENTS, toy_hs
 
 pytestmark = pytest.mark.filterwarnings("ignore:on-site D is missing:UserWarning")
 

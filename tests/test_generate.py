@@ -9,12 +9,12 @@ import h5py
 import numpy as np
 import pytest
 
-from ase_deeph import generate as gen
-from ase_deeph.generate_configs import GenerateConfig
+from ase_deeph.generation import generate as gen
+from ase_deeph.generation.config import GenerateConfig
 from interfaces import h5io
 from interfaces import pyscf as ps
 
-CONFIGS = Path(gen.__file__).parent / "configs"
+CONFIGS = Path(gen.__file__).parents[1] / "configs"
 TINY = {
     "n_structures": 2, "seed": 5,
     "system": {"prototype": "molecule", "molecules": ["H2O"]},
@@ -197,7 +197,7 @@ def test_prototype_geometry():
 def test_structure_spec_is_parsed_not_evaluated(tmp_path):
     from ase.io import write
 
-    from ase_deeph.structure_spec import StructureSpecError, read_structure
+    from ase_deeph.generation.structure_spec import StructureSpecError, read_structure
 
     assert read_structure('bulk("InP", "zincblende", a=5.87)').get_chemical_formula() == "InP"
     for spec, message in [('bulk(__import__("os").getcwd())', "literals"),

@@ -7,10 +7,10 @@ import pytest
 from ase.build import bulk
 
 from ase_deeph import solvers
-from ase_deeph.provider import ModelProvider
+from ase_deeph.generation.structures import twisted_bilayer_graphene
+from ase_deeph.inference.provider import ModelProvider
+from ase_deeph.inference.toy import toy_hs
 from ase_deeph.solvers.ghosts import suppress_ghosts
-from ase_deeph.structures import twisted_bilayer_graphene
-from ase_deeph.toy import toy_hs
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from ase import Atoms
 from ase.build import bulk, graphene, molecule
 
 import interfaces
-from ase_deeph.toy import toy_hs
+from ase_deeph.inference.toy import toy_hs
 from interfaces import h5io
 from interfaces.errors import FormatError
 from interfaces.hsdata import HSData, irreps_string, parse_irreps
@@ -162,7 +162,7 @@ def test_killed_write_leaves_previous_file_intact(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal
         from ase.build import molecule
-        from ase_deeph.toy import toy_hs
+        from ase_deeph.inference.toy import toy_hs
         from interfaces import h5io
         def dying(grp, hs):
             grp["numbers"] = hs.atoms.numbers

@@ -9,9 +9,9 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from scipy.spatial.transform import Rotation
 
-from ase_deeph.config import ModelConfig
-from ase_deeph.model import HamiltonianNet
-from ase_deeph.predict import predict
+from ase_deeph.inference.predict import predict
+from ase_deeph.model.network import HamiltonianNet
+from ase_deeph.training.config import ModelConfig
 from interfaces.hsdata import HSData
 from interfaces.sph import orbital_rotation
 
@@ -181,7 +181,7 @@ def test_graph_matches_ase_neighbor_list(make, r_cut):
     """build_graph (k-d tree search) finds exactly ASE's (i, j, R) set; reverse is exact."""
     from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-    from ase_deeph.graph import build_graph
+    from ase_deeph.model.graph import build_graph
 
     atoms = make()
     atoms.rattle(0.05, seed=2)

@@ -17,10 +17,10 @@ from ase.units import Bohr
 from interfaces import orbitals
 from interfaces.errors import FormatError
 from interfaces.hsdata import HSData
-from interfaces.nao import RadialBasis, read_basis
-from interfaces.nao_overlap import load_bases, overlap, overlap_edges, overlap_gradient
+from interfaces.nao.basis_files import RadialBasis, read_basis
+from interfaces.nao.overlap import load_bases, overlap, overlap_edges, overlap_gradient
+from interfaces.nao.twocenter import TwoCenterTables, onsite_gradient, solid_harmonics
 from interfaces.sph import orbital_rotation, real_sph_harm
-from interfaces.twocenter import TwoCenterTables, onsite_gradient, solid_harmonics
 
 DATA = Path(__file__).parent / "data"
 NAO = DATA / "nao"
@@ -221,7 +221,7 @@ def test_siesta_h2o_gamma_folded():
 
 
 def test_abacus_overlap_equals_csr():
-    abacus = pytest.importorskip("interfaces.abacus")
+    abacus = pytest.importorskip("interfaces.abacus.reader")
     ref = abacus.read(_sample("abacus/si2_dzp_oldcsr", "abacus/si2_dzp_oldcsr"))
     hs = overlap(ref.atoms, SI_ORB)
     mine, theirs = aligned(ref, hs)
@@ -247,7 +247,7 @@ def _printed_eigenvalues(path: Path, n_k: int) -> np.ndarray:
 ])
 def test_eigenvalues_with_computed_overlap(folder, label, ions, n_k):
     """(H_DFT, S_computed) reproduces SIESTA's printed eigenvalues."""
-    siesta = pytest.importorskip("interfaces.siesta")
+    siesta = pytest.importorskip("interfaces.siesta.reader")
     ref = siesta.read(_sample(f"{folder}/{label}.HSX.gz", f"{folder}/{label}.HSX"))
     hs = overlap(ref.atoms, ions)
     kp = np.loadtxt(_sample(f"{folder}/{label}.KP"), skiprows=1, ndmin=2)[:n_k, 1:4]

@@ -13,8 +13,8 @@ from ase import Atoms
 
 from interfaces import abacus, siesta
 from interfaces.errors import FormatError
-from interfaces.nao import read_basis
-from interfaces.nao_overlap import bases_from_metadata, nonlocal_pairs, overlap, projector_radii
+from interfaces.nao.basis_files import read_basis
+from interfaces.nao.overlap import bases_from_metadata, nonlocal_pairs, overlap, projector_radii
 
 DATA = Path(__file__).parent / "data"
 NAO = DATA / "nao"
@@ -165,8 +165,8 @@ torch = pytest.importorskip("torch")
 
 
 def _tiny_net(basis: dict, r_cut: float = 7.5):
-    from ase_deeph.config import ModelConfig
-    from ase_deeph.model import HamiltonianNet
+    from ase_deeph.model.network import HamiltonianNet
+    from ase_deeph.training.config import ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(r_cut=r_cut, l_max=2, channels=2, pseudo_channels=1, n_layers=1,
@@ -192,7 +192,7 @@ def _assert_same_s(pred, ref) -> None:
 @pytest.fixture
 def si_embedded(si_run_with_ion, tmp_path):
     """The SIESTA run with embedded basis and the model metadata train.py derives from it."""
-    from ase_deeph.train import _electrons_and_overlap
+    from ase_deeph.training.trainer import _electrons_and_overlap
 
     hs = siesta.read(si_run_with_ion)
     hs.save(tmp_path / "data.h5", "si")
@@ -203,7 +203,7 @@ def si_embedded(si_run_with_ion, tmp_path):
 
 
 def test_provider_s_from_embedded_basis(si_embedded):
-    from ase_deeph.provider import ModelProvider
+    from ase_deeph.inference.provider import ModelProvider
 
     hs, meta = si_embedded
     provider = ModelProvider(_tiny_net(hs.basis), meta, device="cpu")
@@ -214,7 +214,7 @@ def test_provider_s_from_embedded_basis(si_embedded):
 
 
 def test_provider_explicit_basis_files(si_embedded):
-    from ase_deeph.provider import ModelProvider
+    from ase_deeph.inference.provider import ModelProvider
 
     hs, meta = si_embedded
     atoms = _new_structure(hs.atoms)
@@ -227,7 +227,7 @@ def test_provider_explicit_basis_files(si_embedded):
         ModelProvider(_tiny_net({"Si": (0, 1)}), meta, "cpu")(atoms)
     with pytest.warns(RuntimeWarning, match="dropped"):
         ModelProvider(_tiny_net(hs.basis, r_cut=5.0), meta, "cpu")(atoms)
-    # hashes only (the metadata of interfaces.nao_overlap.overlap): files must be given
+    # hashes only (the metadata of interfaces.nao.overlap.overlap): files must be given
     hashes = {"overlap_source": {"kind": "nao", **overlap(hs.atoms, SI_ION).metadata["overlap"]}}
     with pytest.raises(ValueError, match="overlap=\\{element"):
         ModelProvider(_tiny_net(hs.basis), hashes, "cpu")(atoms)
@@ -239,7 +239,7 @@ def test_provider_explicit_basis_files(si_embedded):
 
 def test_calculator_with_basis_files(si_embedded, tmp_path):
     from ase_deeph.calculator import DeepHCalculator
-    from ase_deeph.checkpoint import save_model
+    from ase_deeph.model.checkpoint import save_model
 
     hs, meta = si_embedded
     path = save_model(_tiny_net(hs.basis), tmp_path / "si.safetensors", extra=meta)

@@ -11,7 +11,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from ase_deeph.toy import toy_hs
+from ase_deeph.inference.toy import toy_hs
 from interfaces import orbitals
 from interfaces.hsdata import HSData
 from interfaces.sph import real_sph_harm, wigner_d

@@ -155,8 +155,8 @@ def test_thin_vacuum_and_unconverged_scf():
 
 
 def _carbon_cells():
-    from ase_deeph.generate import build_structure
-    from ase_deeph.generate_configs import GenerateConfig
+    from ase_deeph.generation.config import GenerateConfig
+    from ase_deeph.generation.generate import build_structure
 
     def proto(**system):
         return build_structure(GenerateConfig.from_dict({"system": system}), 0)[0]
@@ -179,7 +179,7 @@ def test_default_basis_is_well_conditioned():
     """
     from ase_deeph.solvers.bloch import bloch_matrices
     from ase_deeph.solvers.kpoints import mesh_points
-    from interfaces.pyscf_basis import DEFAULT_BASIS
+    from interfaces.pyscf.basis import DEFAULT_BASIS
 
     def min_eig(basis, atoms, mesh):
         hs = ps.overlap(atoms, basis=basis, r_cut=8.0)

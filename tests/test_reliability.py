@@ -17,11 +17,11 @@ from ase.build import bulk, molecule
 from safetensors.torch import load_file, save_file
 
 import interfaces
-from ase_deeph.checkpoint import ModelFileError, load_model, load_state, save_model
-from ase_deeph.config import ModelConfig, TrainConfig
-from ase_deeph.model import HamiltonianNet
-from ase_deeph.toy import toy_hs
-from ase_deeph.train import RunExistsError, train
+from ase_deeph.inference.toy import toy_hs
+from ase_deeph.model.checkpoint import ModelFileError, load_model, load_state, save_model
+from ase_deeph.model.network import HamiltonianNet
+from ase_deeph.training.config import ModelConfig, TrainConfig
+from ase_deeph.training.trainer import RunExistsError, train
 from interfaces import h5io
 from interfaces.atomic import atomic_path, clean_stale, is_temporary
 
@@ -46,7 +46,7 @@ def test_killed_write_leaves_a_temporary_that_the_next_write_removes(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from ase.build import molecule
-        from ase_deeph.toy import toy_hs
+        from ase_deeph.inference.toy import toy_hs
         from interfaces import h5io
         def dying(grp, hs):
             grp["numbers"] = hs.atoms.numbers
@@ -117,7 +117,7 @@ def _rewrite(src, dst, meta_text=None, weights=None):
     (lambda m: json.dumps({**m, "valence_electrons": {"C": -4}}), "valence_electrons"),
 ])
 def test_bad_model_metadata_names_the_file(model_file, tmp_path, mutate, message):
-    from ase_deeph.checkpoint import read_meta
+    from ase_deeph.model.checkpoint import read_meta
 
     bad = _rewrite(model_file, tmp_path / "bad.safetensors", mutate(read_meta(model_file)))
     with pytest.raises(ModelFileError, match=message) as err:
@@ -143,7 +143,7 @@ def test_nan_weights_and_truncated_state_name_the_file(model_file, tmp_path):
 def test_model_without_the_elements_says_so():
     from ase.build import mx2
 
-    from ase_deeph.provider import ModelProvider
+    from ase_deeph.inference.provider import ModelProvider
 
     with pytest.raises(ValueError, match=r"elements \['Mo', 'S'\] are not in the model"):
         ModelProvider.from_any("si", device="cpu")(mx2("MoS2"))
@@ -152,7 +152,7 @@ def test_model_without_the_elements_says_so():
 def test_bands_of_a_structure_file_without_model_suggests_m(tmp_path):
     from ase.io import write
 
-    from ase_deeph.workflows import bands_file
+    from ase_deeph.cli.workflows import bands_file
 
     write(tmp_path / "graphene.vasp", bulk("Si"), format="vasp")
     with pytest.raises(interfaces.FormatError, match="pass -m MODEL"):

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 import interfaces
-from ase_deeph.cli import main
-from ase_deeph.convert import convert, find_runs
+from ase_deeph.cli.app import main
+from ase_deeph.cli.convert import convert, find_runs
 from interfaces import FormatError, abacus, siesta
-from interfaces.nao import read_basis
-from interfaces.nao_overlap import bases_from_metadata, embed_basis_files
+from interfaces.nao.basis_files import read_basis
+from interfaces.nao.overlap import bases_from_metadata, embed_basis_files
 from tests._converters_utils import assert_same, eigenvalues, random_hs
 
 DATA = Path(__file__).parent / "data"

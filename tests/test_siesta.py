@@ -18,8 +18,10 @@ from _siesta_utils import bloch, eigvals, write_tshs_v0
 from ase.units import Bohr, Ry
 
 import interfaces
-from interfaces import orbitals, siesta, siesta_text
+from interfaces import orbitals, siesta
 from interfaces.errors import FormatError
+from interfaces.siesta import records as siesta_records
+from interfaces.siesta import text as siesta_text
 from interfaces.sph import orbital_rotation
 
 DATA = Path(__file__).parent / "data" / "siesta"
@@ -226,7 +228,7 @@ def test_written_file_keeps_siesta_sparse_rows(tmp_path):
     """Written H(R) equals the sample's rows element by element (the same Ry values)."""
     src = _plain_copy(SAMPLES["si"], tmp_path / "a.HSX")
     siesta.write(siesta.read(src), tmp_path / "b.HSX")
-    raw_a, raw_b = (siesta._parse(tmp_path / n) for n in ("a.HSX", "b.HSX"))
+    raw_a, raw_b = (siesta_records.parse(tmp_path / n) for n in ("a.HSX", "b.HSX"))
 
     def dense(raw):
         row = np.repeat(np.arange(raw.no_u), raw.numh)
@@ -263,7 +265,7 @@ def test_unsorted_siesta_shell_order_round_trip(hs_all, tmp_path):
     nlz = [[3, 0, 1]] + [[3, 2, 1]] * 5 + [[4, 1, 1]] * 3  # file order: s, d, p(pol)
     meta = dict(hs.metadata, siesta_species=[{"label": "Si", "nlz": nlz, "zval": 4.0}])
     siesta.write(hs.replace(metadata=meta), tmp_path / "sdp.HSX")
-    raw = siesta._parse(tmp_path / "sdp.HSX")
+    raw = siesta_records.parse(tmp_path / "sdp.HSX")
     assert raw.nlz[0].tolist() == nlz
     back = siesta.read(tmp_path / "sdp.HSX")
     assert back.metadata["siesta_shell_orders"] == {"Si": [0, 2, 1]}
@@ -341,7 +343,7 @@ def test_spin_orbit_round_trip_kramers_and_inversion(si_soc, tmp_path):
 def test_spin_orbit_storage_follows_formats_rule(si_soc, tmp_path):
     """Rebuild H(k) from the raw records with formats.md 1.5 written out independently."""
     siesta.write(si_soc, tmp_path / "soc.HSX")
-    raw = siesta._parse(tmp_path / "soc.HSX")
+    raw = siesta_records.parse(tmp_path / "soc.HSX")
     n, x = raw.no_u, raw.vals * Ry
     k_frac = np.array([0.21, 0.07, -0.33])
     kc = 2 * np.pi * np.linalg.solve(raw.cell, k_frac)  # Cartesian, Bohr^-1

@@ -16,7 +16,7 @@ from ase import Atoms
 from ase.build import bulk, graphene, molecule
 from scipy.spatial.transform import Rotation
 
-from ase_deeph.toy import DEFAULT_ELEMENTS, ElementParams, ToyParams, toy_hs
+from ase_deeph.inference.toy import DEFAULT_ELEMENTS, ElementParams, ToyParams, toy_hs
 from interfaces import orbitals
 from interfaces.checks import bond_axis_error, symmetry_error
 from interfaces.sph import orbital_rotation
@@ -347,7 +347,7 @@ def _nl_cases() -> dict[str, Atoms]:
 @pytest.mark.parametrize("name", list(_nl_cases()))
 @pytest.mark.parametrize("r_cut", [0.9, 3.1, 6.5])
 def test_neighbor_list_matches_brute_force(name: str, r_cut: float) -> None:
-    from ase_deeph.neighbors import neighbor_list
+    from interfaces.neighbors import neighbor_list
 
     atoms = _nl_cases()[name]
     i, j, shift = neighbor_list(atoms, r_cut)

@@ -16,13 +16,13 @@ import pytest
 import torch
 from ase.build import bulk, molecule
 
-from ase_deeph.checkpoint import load_model, read_meta, save_model
-from ase_deeph.config import ModelConfig, TrainConfig, from_toml
-from ase_deeph.dataset import collate, make_sample
-from ase_deeph.model import HamiltonianNet
-from ase_deeph.predict import predict
-from ase_deeph.toy import toy_hs
-from ase_deeph.train import (
+from ase_deeph.inference.predict import predict
+from ase_deeph.inference.toy import toy_hs
+from ase_deeph.model.checkpoint import load_model, read_meta, save_model
+from ase_deeph.model.network import HamiltonianNet
+from ase_deeph.training.config import ModelConfig, TrainConfig, from_toml
+from ase_deeph.training.dataset import collate, make_sample
+from ase_deeph.training.trainer import (
     batch_loss,
     forward_batch,
     init_statistics,
@@ -168,8 +168,8 @@ def test_toml_config(tmp_path):
 _DDP_SCRIPT = textwrap.dedent('''
     import sys, torch
     from safetensors.torch import save_file
-    from ase_deeph.config import ModelConfig, TrainConfig
-    from ase_deeph.train import train_model
+    from ase_deeph.training.config import ModelConfig, TrainConfig
+    from ase_deeph.training.trainer import train_model
     data, out = sys.argv[1], sys.argv[2]
     model_cfg = ModelConfig(r_cut=3.3, channels=8, pseudo_channels=2, n_layers=1,
                             radial_hidden=16)
@@ -215,12 +215,12 @@ def test_ddp_two_processes_gloo(dataset, tmp_path):
 def test_overfit_toy_crystal():
     """Fit one toy diamond-C cell (800 H values) to < 0.1 meV MAE in under a minute on CPU.
 
-    float64; 300 Adam steps, then Levenberg-Marquardt (:mod:`ase_deeph.refine`). The time
+    float64; 300 Adam steps, then Levenberg-Marquardt (:mod:`ase_deeph.training.refine`). The time
     includes building the model and the sample; single-threaded.
     """
     import time
 
-    from ase_deeph.refine import levenberg_marquardt
+    from ase_deeph.training.refine import levenberg_marquardt
 
     start = time.perf_counter()
     atoms = bulk("C", "diamond", a=3.57)
@@ -273,7 +273,7 @@ def test_train_spin_kinds(tmp_path, spin):
 
 def test_batched_forward_equals_single():
     """Collating structures into one disconnected graph changes no predicted value."""
-    from ase_deeph.train import gather_values
+    from ase_deeph.training.trainer import gather_values
 
     samples_hs = [toy_hs(molecule("C2H4"), seed=0), toy_hs(bulk("C", "diamond", a=3.57), seed=0)]
     torch.manual_seed(0)

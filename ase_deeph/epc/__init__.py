@@ -8,12 +8,12 @@ numpy/scipy/phonopy only (no torch). See ``shared/design/epc.md``:
 * :mod:`.coupling` -- g_mn,nu(k, q) by eq. (3) + (5), degeneracy averaging;
 * :mod:`.eliashberg` -- lambda_q,nu, alpha^2F, lambda, omega_log, T_c, linewidths;
 * :mod:`.workflow` -- :func:`run_epc` (derivatives + coupling + Eliashberg in one call);
-* :mod:`.config` -- :class:`EPCConfig` (TOML) used by ``ase_deeph.epc_cli``.
+* :mod:`.config` -- :class:`EPCConfig` (TOML) used by ``ase_deeph.cli.epc``.
 """
 
 from __future__ import annotations
 
-from .coupling import (
+from ase_deeph.epc.coupling import (
     FORMS,
     MASKS,
     CouplingResult,
@@ -24,7 +24,7 @@ from .coupling import (
     realspace_dv,
     unstable_mask,
 )
-from .derivatives import (
+from ase_deeph.epc.derivatives import (
     EPCDerivatives,
     block_decay,
     derivatives,
@@ -33,9 +33,9 @@ from .derivatives import (
     sum_rule_error,
     supercell_map,
 )
-from .eliashberg import EliashbergResult, allen_dynes_tc, eliashberg, mcmillan_tc
-from .eliashberg import gaussian as eliashberg_gaussian
-from .phonons import (
+from ase_deeph.epc.eliashberg import EliashbergResult, allen_dynes_tc, eliashberg, mcmillan_tc
+from ase_deeph.epc.eliashberg import gaussian as eliashberg_gaussian
+from ase_deeph.epc.phonons import (
     HBAR2_2AMU,
     IMAGINARY_TOL,
     THZ_TO_MEV,
@@ -50,8 +50,8 @@ from .phonons import (
     unstable_branches,
     zero_point_lengths,
 )
-from .symmetry import DisplacementSymmetry, displacement_symmetry
-from .workflow import EPCResult, run_epc
+from ase_deeph.epc.symmetry import DisplacementSymmetry, displacement_symmetry
+from ase_deeph.epc.workflow import EPCResult, run_epc
 
 __all__ = [
     "FORMS",

@@ -48,9 +48,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import tomllib
-
-from interfaces.pyscf_basis import DEFAULT_BASIS
+from ase_deeph.settings import load_toml
+from interfaces.errors import ConfigError
+from interfaces.pyscf.basis import DEFAULT_BASIS
 
 __all__ = ["EPCConfig", "from_toml", "PROVIDERS"]
 
@@ -130,15 +130,14 @@ def _tuple(x):
 def from_toml(path) -> EPCConfig:
     """Read an EPC TOML file; unknown sections or keys raise ValueError naming the file."""
     path = Path(path)
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
+    data = load_toml(path)
     kw = {}
     for section, values in data.items():
         if section not in _SECTIONS:
-            raise ValueError(f"{path}: unknown section [{section}]; known: {_SECTIONS}")
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {_SECTIONS}")
         for key, value in values.items():
             if key not in _KEYS[section]:
-                raise ValueError(f"{path}: unknown key {key!r} in [{section}]; known: "
+                raise ConfigError(f"{path}: unknown key {key!r} in [{section}]; known: "
                                  f"{sorted(_KEYS[section])}")
             kw[_KEYS[section][key]] = _tuple(value)
     if "eliashberg" in data and "k_mesh" not in kw:
@@ -167,12 +166,12 @@ def _resolve_model(path: Path, kw: dict) -> None:
     provider = kw.get("provider")
     if provider not in (None, *PROVIDERS):
         if kw.get("model") is not None:
-            raise ValueError(f"{path}: [hs] gives both provider = {provider!r} and model")
+            raise ConfigError(f"{path}: [hs] gives both provider = {provider!r} and model")
         kw["provider"], kw["model"] = "model", provider
     if kw.get("model") is not None:
         if kw.setdefault("provider", "model") != "model":
-            raise ValueError(f"{path}: [hs] model needs provider = 'model' (or no provider), "
+            raise ConfigError(f"{path}: [hs] model needs provider = 'model' (or no provider), "
                              f"got {kw['provider']!r}")
         kw["model"] = _model_ref(path, kw["model"])
     elif kw.get("provider") == "model":
-        raise ValueError(f"{path}: [hs] provider = 'model' needs model = NAME or FILE")
+        raise ConfigError(f"{path}: [hs] provider = 'model' needs model = NAME or FILE")

@@ -25,10 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ase_deeph.epc.derivatives import EPCDerivatives
+from ase_deeph.epc.phonons import (
+    PhononModes,
+    describe_unstable,
+    unstable_branches,
+    zero_point_lengths,
+)
 from ase_deeph.solvers import solve
-
-from .derivatives import EPCDerivatives
-from .phonons import PhononModes, describe_unstable, unstable_branches, zero_point_lengths
 
 __all__ = ["CouplingResult", "bloch_pair_sum", "cartesian_elements", "matrix_element",
            "realspace_dv", "mode_elements", "degeneracy_average", "coupling", "resolve_form",

@@ -25,10 +25,9 @@ from typing import Callable
 import numpy as np
 from ase import Atoms
 
+from ase_deeph.epc.symmetry import complete_records, displacement_symmetry
 from interfaces.hsdata import HSData
-from interfaces.pyscf_basis import DEFAULT_BASIS
-
-from .symmetry import complete_records, displacement_symmetry
+from interfaces.pyscf.basis import DEFAULT_BASIS
 
 __all__ = ["EPCDerivatives", "derivatives", "supercell_map", "onsite_d_pyscf", "onsite_d_nao",
            "sum_rule_error", "block_decay"]
@@ -369,7 +368,7 @@ def sum_rule_error(derivs: EPCDerivatives) -> tuple[float, float]:
 # ------------------------------------------------------------------------ on-site D
 def onsite_d_pyscf(basis: str = DEFAULT_BASIS) -> OnsiteD:
     """On-site D provider from PySCF ``int1e_ipovlp`` (same orbital order as ``pyscf.run``)."""
-    from interfaces.pyscf import overlap_gradient
+    from interfaces.pyscf.generator import overlap_gradient
 
     cache: dict[str, np.ndarray] = {}
 
@@ -385,8 +384,8 @@ def onsite_d_pyscf(basis: str = DEFAULT_BASIS) -> OnsiteD:
 
 
 def onsite_d_nao(basis) -> OnsiteD:
-    """On-site D provider from numerical radial orbitals (:mod:`interfaces.nao_overlap`)."""
-    from interfaces.nao_overlap import overlap_gradient
+    """On-site D provider from numerical radial orbitals (:mod:`interfaces.nao.overlap`)."""
+    from interfaces.nao.overlap import overlap_gradient
 
     cache: dict[str, np.ndarray] = {}
 

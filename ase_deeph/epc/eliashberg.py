@@ -26,11 +26,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from ase import units
 
+from ase_deeph.epc.coupling import cartesian_elements, mode_elements, resolve_form
+from ase_deeph.epc.derivatives import EPCDerivatives
+from ase_deeph.epc.phonons import IMAGINARY_TOL, PhononModes, describe_unstable, phonon_modes
 from ase_deeph.solvers import mesh_points, solve
-
-from .coupling import cartesian_elements, mode_elements, resolve_form
-from .derivatives import EPCDerivatives
-from .phonons import IMAGINARY_TOL, PhononModes, describe_unstable, phonon_modes
 
 __all__ = ["EliashbergResult", "eliashberg", "mcmillan_tc", "allen_dynes_tc", "gaussian"]
 

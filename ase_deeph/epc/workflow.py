@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from ase import Atoms
 
-from .coupling import CouplingResult, coupling
-from .derivatives import EPCDerivatives, OnsiteD, Provider, derivatives
-from .eliashberg import EliashbergResult, eliashberg
-from .phonons import phonon_modes
+from ase_deeph.epc.coupling import CouplingResult, coupling
+from ase_deeph.epc.derivatives import EPCDerivatives, OnsiteD, Provider, derivatives
+from ase_deeph.epc.eliashberg import EliashbergResult, eliashberg
+from ase_deeph.epc.phonons import phonon_modes
 
 __all__ = ["EPCResult", "run_epc"]
 

@@ -12,9 +12,15 @@
 
 from __future__ import annotations
 
-from .bands import band_structure, plot_bands, plot_dos
-from .bloch import BlochMatrices, SparseBloch, bloch_matrices, bloch_sparse, matrix_dimension
-from .dos import (
+from ase_deeph.solvers.bands import band_structure, plot_bands, plot_dos
+from ase_deeph.solvers.bloch import (
+    BlochMatrices,
+    SparseBloch,
+    bloch_matrices,
+    bloch_sparse,
+    matrix_dimension,
+)
+from ase_deeph.solvers.dos import (
     DOS,
     Mulliken,
     OrbitalTable,
@@ -25,11 +31,17 @@ from .dos import (
     orbital_table,
     projected_dos,
 )
-from .eigen import Solution, eigenvalues, solve, spin_degeneracy
-from .ghosts import suppress_ghosts
-from .kpoints import KMesh, bandpath, kmesh, mesh_points
-from .occupations import SMEARINGS, FermiResult, fermi_level, occupation_function, occupations
-from .sparse import (
+from ase_deeph.solvers.eigen import Solution, eigenvalues, solve, spin_degeneracy
+from ase_deeph.solvers.ghosts import suppress_ghosts
+from ase_deeph.solvers.kpoints import KMesh, bandpath, kmesh, mesh_points
+from ase_deeph.solvers.occupations import (
+    SMEARINGS,
+    FermiResult,
+    fermi_level,
+    occupation_function,
+    occupations,
+)
+from ase_deeph.solvers.sparse import (
     SparseFermi,
     SparseSolution,
     count_states_below,

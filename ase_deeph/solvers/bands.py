@@ -13,12 +13,11 @@ import numpy as np
 from ase.dft.kpoints import BandPath
 from ase.spectrum.band_structure import BandStructure
 
+from ase_deeph.solvers.dos import DOS, ProjectedDOS
+from ase_deeph.solvers.eigen import ILL_THRESHOLD, solve
+from ase_deeph.solvers.kpoints import bandpath
 from interfaces.atomic import atomic_path
 from interfaces.hsdata import HSData
-
-from .dos import DOS, ProjectedDOS
-from .eigen import ILL_THRESHOLD, solve
-from .kpoints import bandpath
 
 __all__ = ["band_structure", "plot_bands", "plot_dos"]
 

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ase_deeph.solvers.bloch import bloch_matrices
+from ase_deeph.solvers.eigen import Solution
+from ase_deeph.solvers.occupations import FermiResult, _state_weights
 from interfaces.hsdata import HSData
-
-from .bloch import bloch_matrices
-from .eigen import Solution
-from .occupations import FermiResult, _state_weights
 
 __all__ = [
     "DOS",

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ase_deeph.solvers.bloch import bloch_matrices, matrix_dimension
 from interfaces.hsdata import HSData
-
-from .bloch import bloch_matrices, matrix_dimension
 
 __all__ = ["Solution", "eigenvalues", "solve", "spin_degeneracy"]
 

@@ -39,7 +39,7 @@ def min_overlap_eigenvalue(hs: HSData, kpt=(0.0, 0.0, 0.0)) -> float:
 
     The sparse branch factorises S(k) once (shift-invert at 0, ``eigsh``).
     """
-    from .bloch import bloch_matrices, bloch_sparse
+    from ase_deeph.solvers.bloch import bloch_matrices, bloch_sparse
 
     if hs.n_orbitals <= 4000:
         s = bloch_matrices(hs, np.atleast_2d(kpt), which=("s",)).s[0]
@@ -63,8 +63,8 @@ def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
         return min_overlap_eigenvalue(hs, kpt) < threshold
     import scipy.sparse as sp
 
-    from .bloch import bloch_sparse
-    from .sparse import _count
+    from ase_deeph.solvers.bloch import bloch_sparse
+    from ase_deeph.solvers.sparse import _count
 
     s = bloch_sparse(hs, kpt, which=("s",)).s
     return _count(s, sp.identity(s.shape[0], dtype=s.dtype, format="csr"), threshold) > 0

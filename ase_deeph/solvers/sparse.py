@@ -38,10 +38,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ase_deeph.solvers.bloch import bloch_sparse
+from ase_deeph.solvers.eigen import spin_degeneracy
 from interfaces.hsdata import HSData
-
-from .bloch import bloch_sparse
-from .eigen import spin_degeneracy
 
 __all__ = [
     "SparseFermi",

@@ -1,0 +1,28 @@
+"""The embedded DFT generator (PySCF).
+
+Runs (:mod:`.generator`), compact GTH bases (:mod:`.basis`), folding H(k) onto H(R)
+(:mod:`.fold`).
+"""
+
+from __future__ import annotations
+
+from interfaces.pyscf.generator import (
+    KSPACING,
+    MIN_DISTANCE,
+    MIN_EXPONENT,
+    GeometryError,
+    OverlapGradient,
+    PySCFError,
+    SCFConvergenceError,
+    UnknownElementError,
+    default_kmesh,
+    overlap,
+    overlap_gradient,
+    run,
+)
+
+__all__ = [
+    "run", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
+    "UnknownElementError", "GeometryError", "SCFConvergenceError", "MIN_DISTANCE",
+    "KSPACING", "MIN_EXPONENT", "default_kmesh",
+]

@@ -1,0 +1,427 @@
+"""Embedded DFT engine: Kohn-Sham H(R), S(R) from PySCF in a compact GTH basis.
+
+Recipe (issue 4): PBE with GTH pseudopotentials, multigrid ``KRKS`` on a Gamma-centred
+k-mesh with an explicit density cutoff; after the SCF the KS matrix is built
+non-self-consistently on a denser Gamma-centred mesh whose supercell translations are all
+at least ``2 r_cut`` long, inverse-transformed, folded onto Wigner-Seitz
+images (:mod:`interfaces.pyscf.fold`) and truncated at ``r_cut``. S(R) of the same blocks
+is computed exactly in real space (as :func:`overlap` does); the folded S(k) only serves
+as an aliasing diagnostic (``metadata["s_alias_max"]``). Isolated molecules
+(``pbc`` all False) use molecular ``RKS`` with the same basis and pseudopotential; their H
+is the Fock matrix, stored as R = 0 blocks between all atom pairs.
+
+:func:`overlap` computes S(R) for any structure without an SCF, in real space and linear
+in the number of atoms (:func:`interfaces.pyscf.basis.pair_integrals`).
+
+Examples
+--------
+>>> from ase.build import bulk
+>>> from interfaces import pyscf as ps
+>>> hs = ps.run(bulk("Si"), kmesh=(3, 3, 3))        # doctest: +SKIP
+>>> s = ps.overlap(bulk("Si", cubic=True) * 20)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.units import Bohr, Ha
+
+from interfaces import orbitals
+from interfaces.hsdata import HSData
+from interfaces.pyscf.basis import (
+    DEFAULT_BASIS,
+    MIN_EXPONENT,
+    GeometryError,
+    PySCFError,
+    SCFConvergenceError,
+    UnknownElementError,
+    basis_definition,
+    check_pseudo,
+    default_ke_cutoff,
+    element_shells,
+    min_distance,
+    pair_integrals,
+    pseudo_name,
+)
+from interfaces.pyscf.fold import (
+    dense_mesh,
+    fold,
+    neighbour_pairs,
+    shortest_translation,
+    sort_edges,
+)
+
+__all__ = [
+    "run", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
+    "UnknownElementError", "GeometryError", "SCFConvergenceError", "MIN_DISTANCE",
+    "KSPACING", "MIN_EXPONENT", "default_kmesh",
+]
+
+#: Closest allowed interatomic distance, Angstrom.
+MIN_DISTANCE = 0.5
+#: Default SCF k-point spacing, 1/Angstrom (2 pi included): n_i = ceil(|b_i| / KSPACING).
+KSPACING = 0.5
+_PRECISION = 1e-8  # PySCF lattice-sum precision of the SCF (1e-10 costs 30 % more per cycle)
+_MOLECULE_GRID_LEVEL = 5
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Validated inputs shared by :func:`run` and :func:`overlap`."""
+
+    atoms: Atoms
+    basis_def: dict
+    shells: dict  # symbol -> (sorted l tuple, PySCF position of each)
+
+
+def _setup(atoms: Atoms, basis: str) -> _Setup:
+    if len(atoms) == 0:
+        raise GeometryError("the structure has no atoms")
+    symbols = atoms.get_chemical_symbols()
+    basis_def = basis_definition(basis, symbols)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    cell = np.asarray(atoms.cell)
+    if np.any(pbc) and abs(np.linalg.det(cell)) < 1e-6:
+        raise GeometryError("a periodic structure needs three lattice vectors (add vacuum "
+                            "along non-periodic directions)")
+    d_min = min_distance(atoms.positions, cell, pbc)
+    if d_min < MIN_DISTANCE:
+        raise GeometryError(f"atoms overlap: shortest distance {d_min:.3f} A < {MIN_DISTANCE} A")
+    shells = {el: element_shells(sh) for el, sh in basis_def.items()}
+    return _Setup(atoms.copy(), basis_def, shells)
+
+
+def _to_hsdata(setup: _Setup, edge_index, cell_shift, h, s, internal: bool = False,
+               **kw) -> HSData:
+    """Assemble flat blocks (PySCF order unless ``internal``) into canonical HSData."""
+    hs = HSData(
+        atoms=setup.atoms, basis={el: v[0] for el, v in setup.shells.items()},
+        edge_index=edge_index, cell_shift=cell_shift, h=h, s=s, source_code="pyscf", **kw,
+    )
+    order = sort_edges(hs.edge_index, hs.cell_shift)
+    if np.any(order != np.arange(len(order))):
+        hs = _reorder(hs, order)
+    if internal:
+        return hs
+    return orbitals.to_internal(hs, "pyscf", {el: v[1] for el, v in setup.shells.items()})
+
+
+def _reorder(hs: HSData, order: np.ndarray) -> HSData:
+    """Return ``hs`` with its blocks permuted to ``order``."""
+    ptr = hs.block_ptr
+    sizes = np.diff(ptr)[order]
+    new_ptr = np.concatenate([[0], np.cumsum(sizes)])
+    idx = np.repeat(ptr[:-1][order] - new_ptr[:-1], sizes) + np.arange(new_ptr[-1])
+    return hs.replace(
+        edge_index=hs.edge_index[:, order], cell_shift=hs.cell_shift[order],
+        h=None if hs.h is None else hs.h[:, idx], s=None if hs.s is None else hs.s[idx],
+    )
+
+
+def default_kmesh(atoms: Atoms, kspacing: float = KSPACING) -> tuple[int, int, int]:
+    """SCF mesh ``n_i = ceil(|b_i| / kspacing)`` (1 along non-periodic directions)."""
+    recip = 2 * np.pi * np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+    return tuple(int(max(1, math.ceil(b / kspacing - 1e-6))) if p else 1
+                 for b, p in zip(recip, atoms.pbc, strict=True))
+
+
+# --------------------------------------------------------------------------- overlap
+def overlap(atoms: Atoms, basis: str = DEFAULT_BASIS, r_cut: float = 8.0) -> HSData:
+    """Exact S(R) of a structure in real space, no SCF; linear in the number of atoms.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure (Angstrom); non-periodic directions have no images.
+    basis : str
+        PySCF basis name; ``"<name>-compact"`` raises small exponents to 0.15 bohr^-2.
+    r_cut : float
+        Keep blocks with ``|tau_j + R - tau_i| < r_cut`` Angstrom (on-site included).
+
+    Returns
+    -------
+    HSData
+        ``s`` filled, ``h`` None; same blocks and values as :func:`run` gives.
+    """
+    setup = _setup(atoms, basis)
+    edge_index, cell_shift = neighbour_pairs(setup.atoms, r_cut)
+    s = _pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1)[0]
+    return _to_hsdata(setup, edge_index, cell_shift, None, s, internal=True,
+                      metadata=_basis_metadata(setup, basis, r_cut))
+
+
+@dataclass(frozen=True)
+class OverlapGradient:
+    """Overlap derivatives ``<d phi_i / d r_c | phi_j(R)>`` of every block.
+
+    Attributes
+    ----------
+    hs : HSData
+        Block list and S (internal orbital order).
+    grad : ndarray, shape (3, n_values)
+        Per Cartesian component c (x, y, z) the flat blocks of
+        ``<d phi_i/d r_c, 0 | phi_j, R>`` in 1/Angstrom, in ``hs`` block layout. Moving
+        atom i by u changes S_ij(R) by ``-u . grad_ij`` and moving j changes it by
+        ``+u . grad_ij``. On-site blocks are included.
+    """
+
+    hs: HSData
+    grad: np.ndarray
+
+
+def overlap_gradient(atoms: Atoms, basis: str = DEFAULT_BASIS,
+                     r_cut: float = 8.0) -> OverlapGradient:
+    """S(R) and its bond-vector gradient blocks (``int1e_ipovlp``) in real space."""
+    setup = _setup(atoms, basis)
+    edge_index, cell_shift = neighbour_pairs(setup.atoms, r_cut)
+    s = _pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1)[0]
+    g = _pair_values(setup, edge_index, cell_shift, "int1e_ipovlp", 3) / Bohr
+    meta = _basis_metadata(setup, basis, r_cut)
+    hs = _to_hsdata(setup, edge_index, cell_shift, None, s, internal=True, metadata=meta)
+    return OverlapGradient(hs=hs, grad=g)
+
+
+def _pair_values(setup: _Setup, edge_index, cell_shift, intor: str, comp: int,
+                 internal: bool = True) -> np.ndarray:
+    """Flat integral blocks of every edge (internal or PySCF order), shape (comp, n_values)."""
+    atoms = setup.atoms
+    symbols = np.array(atoms.get_chemical_symbols())
+    maps = {el: orbitals.atom_map(v[0], "pyscf", v[1]) for el, v in setup.shells.items()}
+    if not internal:
+        maps = {el: (np.sort(p), np.ones(len(p))) for el, (p, _) in maps.items()}
+    norb = np.array([len(maps[s][0]) for s in symbols])
+    sizes = norb[edge_index[0]] * norb[edge_index[1]]
+    ptr = np.concatenate([[0], np.cumsum(sizes)])
+    out = np.empty((comp, ptr[-1]))
+    vec = (atoms.positions[edge_index[1]] - atoms.positions[edge_index[0]]
+           + cell_shift @ np.asarray(atoms.cell))  # [n_edges, 3]
+    z = atoms.numbers[edge_index[0]].astype(np.int64) * 1000 + atoms.numbers[edge_index[1]]
+    for key in np.unique(z):
+        sel = np.flatnonzero(z == key)
+        sym_a, sym_b = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
+        (pa, sa), (pb, sb) = maps[sym_a], maps[sym_b]
+        sign = sa[:, None] * sb[None, :]
+        for start, ints in pair_integrals(intor, setup.basis_def, sym_a, sym_b, vec[sel], comp):
+            ints = ints[:, :, pa][:, :, :, pb] * sign  # PySCF -> internal orbital order
+            rows = sel[start:start + ints.shape[1]]
+            idx = ptr[rows][:, None] + np.arange(sign.size)[None, :]
+            out[:, idx] = ints.reshape(comp, len(rows), -1)
+    return out
+
+
+def _basis_metadata(setup: _Setup, basis: str, r_cut: float) -> dict:
+    import pyscf
+
+    return {
+        "basis_name": basis, "basis_definition": setup.basis_def, "basis_units": "bohr^-2",
+        "r_cut": float(r_cut), "pyscf_version": pyscf.__version__,
+    }
+
+
+# ------------------------------------------------------------------------------- run
+def run(atoms: Atoms, basis: str = DEFAULT_BASIS, xc: str = "pbe", kmesh=None,
+        dense_kmesh=None, ke_cutoff: float | None = None, r_cut: float = 8.0,
+        smearing: float | None = None, conv_tol: float = 1e-9,
+        max_cycle: int = 80, dm0: np.ndarray | None = None, return_scf: bool = False):
+    """Self-consistent Kohn-Sham H(R) and S(R) of a periodic or molecular structure.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure in Angstrom. ``pbc`` all False: isolated molecule. Otherwise a 3-D
+        cell; non-periodic directions get one k-point and need vacuum (the dense-mesh
+        supercell must be at least ``2 r_cut`` Angstrom long in every
+        direction).
+    basis : str
+        PySCF GTH basis name; default the compact gth-dzvp (exponents >= 0.15 bohr^-2).
+    xc : str
+        Functional (``"pbe"``, ``"lda"``); selects the GTH pseudopotential family.
+    kmesh : sequence of 3 int, optional
+        SCF Gamma-centred mesh; default from :data:`KSPACING`.
+    dense_kmesh : sequence of 3 int, optional
+        Non-self-consistent mesh of the inverse transform; default the smallest valid.
+    ke_cutoff : float, optional
+        Density cutoff in Hartree; default the largest per-element value of
+        :data:`interfaces.pyscf.basis.KE_CUTOFF`.
+    r_cut : float
+        Keep periodic blocks with bond length < r_cut Angstrom (molecules keep all).
+    smearing : float, optional
+        Fermi-Dirac smearing width in eV (use for metals and semimetals).
+    conv_tol : float
+        SCF energy convergence threshold, Hartree.
+    max_cycle : int
+        Maximum SCF iterations.
+    dm0 : ndarray, optional
+        Initial density matrix (PySCF AO order, e.g. ``mf.make_rdm1()`` of a similar
+        structure with the same atoms and k-mesh); ignored when its shape does not fit.
+    return_scf : bool
+        Also return the converged PySCF SCF object (for validation, e.g. ``get_bands``).
+
+    Returns
+    -------
+    HSData, or (HSData, pyscf SCF object) with ``return_scf``
+        H in eV (spin "none"), S, Fermi level (mid-gap for gapped systems, the chemical
+        potential with smearing), valence electron count; ``metadata`` records the basis
+        definition, pseudopotential, xc, cutoffs, meshes, SCF energy and PySCF version.
+
+    Raises
+    ------
+    UnknownElementError
+        An element lacks the basis or pseudopotential.
+    GeometryError
+        Atoms closer than :data:`MIN_DISTANCE`, missing cell, too little vacuum.
+    SCFConvergenceError
+        The SCF did not converge in ``max_cycle`` iterations.
+    """
+    setup = _setup(atoms, basis)
+    pseudo = pseudo_name(xc)
+    pseudo_def = check_pseudo(pseudo, setup.atoms.get_chemical_symbols())
+    meta = _basis_metadata(setup, basis, r_cut) | {
+        "pseudo": pseudo, "pseudo_definition": pseudo_def, "xc": xc, "conv_tol": conv_tol,
+        "max_cycle": max_cycle,
+        "smearing_eV": smearing, "units": "eV, Angstrom", "initial_guess": (
+            "minao" if dm0 is None else "dm0"),
+    }
+    scf = dict(smearing=smearing, conv_tol=conv_tol, max_cycle=max_cycle, dm0=dm0)
+    if not np.any(setup.atoms.pbc):
+        hs, mf = _run_molecule(setup, pseudo, xc, scf, meta)
+    else:
+        hs, mf = _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
+                               meta)
+    return (hs, mf) if return_scf else hs
+
+
+def _scf(mf, what: str, smearing=None, conv_tol=1e-9, max_cycle=80, dm0=None):
+    """Configure and run an SCF object; raise if it does not converge."""
+    mf.conv_tol = conv_tol
+    mf.max_cycle = max_cycle
+    mf.verbose = 0
+    # PySCF's extra post-convergence cycle diagonalises without DIIS; with smearing on a mesh
+    # through K (graphene) it sloshes (|g| 3e-5 -> 1e-3) and flags converged SCFs as failed.
+    mf.conv_check = False
+    if smearing:
+        mf = mf.smearing(sigma=smearing / Ha, method="fermi")
+    guess = None
+    if dm0 is not None:
+        default = mf.get_init_guess()
+        guess = np.asarray(dm0) if np.shape(dm0) == np.shape(default) else default
+    mf.kernel(dm0=guess)
+    if not mf.converged:
+        raise SCFConvergenceError(
+            f"SCF of {what} did not converge in {max_cycle} cycles (conv_tol {conv_tol} Ha); "
+            "try smearing or more cycles")
+    return mf
+
+
+def _fermi(mf, smearing) -> dict:
+    """Band edges and Fermi level from the SCF eigenvalues, eV."""
+    e = np.concatenate([np.ravel(x) for x in np.atleast_1d(mf.mo_energy)]) * Ha
+    occ = np.concatenate([np.ravel(x) for x in np.atleast_1d(mf.mo_occ)])
+    vbm = float(e[occ > 1.0].max()) if np.any(occ > 1.0) else math.nan
+    cbm = float(e[occ <= 1.0].min()) if np.any(occ <= 1.0) else math.nan
+    if smearing and getattr(mf, "mu", None) is not None:
+        fermi = float(np.ravel(mf.mu)[0]) * Ha
+    else:
+        fermi = 0.5 * (vbm + cbm) if cbm > vbm else vbm
+    return {"fermi_level": fermi, "vbm": vbm, "cbm": cbm}
+
+
+def _build_cell(setup: _Setup, pseudo: str, ke_cutoff: float):
+    from pyscf.pbc import gto as pgto
+
+    atoms = setup.atoms
+    cell = pgto.Cell()
+    cell.atom = [[s, tuple(p)] for s, p in zip(atoms.get_chemical_symbols(), atoms.positions,
+                                                strict=True)]
+    cell.a = np.asarray(atoms.cell)
+    cell.unit = "A"
+    cell.basis = setup.basis_def
+    cell.pseudo = pseudo
+    cell.ke_cutoff = ke_cutoff
+    cell.precision = _PRECISION
+    cell.verbose = 0
+    cell.build()
+    return cell
+
+
+def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
+                  meta) -> tuple[HSData, object]:
+    from pyscf.pbc import dft
+
+    atoms = setup.atoms
+    lattice = np.asarray(atoms.cell)
+    kmesh = tuple(int(k) for k in kmesh) if kmesh is not None else default_kmesh(atoms)
+    need = 2.0 * r_cut
+    try:
+        dmesh = (tuple(int(k) for k in dense_kmesh) if dense_kmesh is not None
+                 else dense_mesh(lattice, atoms.pbc, r_cut))
+    except ValueError:
+        raise GeometryError(f"vacuum too thin: the cell must be >= {need} A along "
+                            "non-periodic directions") from None
+    if shortest_translation(lattice, dmesh) < need - 1e-9:
+        raise GeometryError(f"dense k-mesh {dmesh} (or the vacuum) is too small: supercell "
+                            f"translations must be >= {need} A")
+    ke_cutoff = float(ke_cutoff or default_ke_cutoff(atoms.get_chemical_symbols()))
+    cell = _build_cell(setup, pseudo, ke_cutoff)
+    kpts = cell.make_kpts(kmesh)
+    mf = _scf(dft.KRKS(cell, kpts, xc=xc).multigrid_numint(), atoms.get_chemical_formula(),
+              **scf)
+    kd = cell.make_kpts(dmesh)
+    dm = mf.make_rdm1()
+    hk = np.asarray(mf.get_hcore(cell, kd)) + np.asarray(
+        mf.get_veff(cell, dm, kpts=kpts, kpts_band=kd))  # [n_kd, n_ao, n_ao], Hartree
+    sk = np.asarray(mf.get_ovlp(cell, kd))  # [n_kd, n_ao, n_ao]
+    ao_offsets = np.append(cell.aoslice_by_atom()[:, 2], cell.nao_nr())
+    edge_index, cell_shift, (h, s_fold), max_imag = fold(
+        [hk, sk], dmesh, lattice, atoms.positions, ao_offsets, r_cut)
+    s = _pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1, internal=False)[0]
+    bands = _fermi(mf, scf["smearing"])
+    meta = meta | {
+        "ke_cutoff_Ha": ke_cutoff, "kmesh": list(kmesh), "dense_kmesh": list(dmesh),
+        "energy_eV": float(mf.e_tot) * Ha, "vbm_eV": bands["vbm"], "cbm_eV": bands["cbm"],
+        "max_imag_dropped": max_imag, "kind": "periodic",
+        "s_alias_max": float(np.abs(s_fold - s).max(initial=0.0)),
+    }
+    return _to_hsdata(setup, edge_index, cell_shift, h[None] * Ha, s,
+                      fermi_level=bands["fermi_level"], n_electrons=float(cell.nelectron),
+                      source_version=meta["pyscf_version"], metadata=meta), mf
+
+
+def _run_molecule(setup, pseudo, xc, scf, meta) -> tuple[HSData, object]:
+    from pyscf import dft, gto
+
+    atoms = setup.atoms
+    mol = gto.Mole()
+    mol.atom = [[s, tuple(p)] for s, p in zip(atoms.get_chemical_symbols(), atoms.positions,
+                                               strict=True)]
+    mol.unit = "A"
+    mol.basis = setup.basis_def
+    mol.pseudo = pseudo
+    mol.verbose = 0
+    mol.build()
+    if mol.nelectron % 2:
+        raise GeometryError(f"{atoms.get_chemical_formula()} has an odd electron count; "
+                            "only closed shells are supported")
+    mf = dft.RKS(mol, xc=xc)
+    mf.grids.level = _MOLECULE_GRID_LEVEL
+    mf = _scf(mf, atoms.get_chemical_formula(), **scf)
+    fock = np.asarray(mf.get_fock()) * Ha  # [n_ao, n_ao], eV
+    ovlp = np.asarray(mf.get_ovlp())
+    off = np.append(mol.aoslice_by_atom()[:, 2], mol.nao_nr())
+    n = len(atoms)
+    ii, jj = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+    h = np.concatenate([fock[off[a]:off[a + 1], off[b]:off[b + 1]].ravel()
+                        for a, b in zip(ii, jj, strict=True)])
+    s = np.concatenate([ovlp[off[a]:off[a + 1], off[b]:off[b + 1]].ravel()
+                        for a, b in zip(ii, jj, strict=True)])
+    bands = _fermi(mf, scf["smearing"])
+    meta = meta | {"grid_level": _MOLECULE_GRID_LEVEL, "energy_eV": float(mf.e_tot) * Ha,
+                   "homo_eV": bands["vbm"], "lumo_eV": bands["cbm"], "kind": "molecule"}
+    return _to_hsdata(setup, np.stack([ii, jj]), np.zeros((n * n, 3), dtype=np.int64),
+                      h[None], s, fermi_level=bands["fermi_level"],
+                      n_electrons=float(mol.nelectron), source_version=meta["pyscf_version"],
+                      metadata=meta), mf
