@@ -12,23 +12,25 @@ import math
 import sys
 import warnings
 import weakref
-from typing import Callable
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.abc import GetOutputsMixin
 from ase.calculators.calculator import Calculator, all_changes
 
 from ase_deeph import solvers
+from ase_deeph.inference.base import HSProvider, as_provider
+from ase_deeph.solvers.conditioning import NUMERICAL, OverlapPolicy, check_spectrum
 from interfaces import HSData
 from interfaces.errors import ConfigError
 
 __all__ = ["DeepHCalculator", "HSProvider"]
 
-#: Anything that maps a structure to its H(R) and S(R).
-HSProvider = Callable[[Atoms], HSData]
+_CHOICES = {"solver": ("auto", "dense", "sparse"), "eigensolver": ("auto", "numpy", "torch"),
+            "ghosts": ("project", "penalty")}
 
 
-class DeepHCalculator(Calculator):
+class DeepHCalculator(GetOutputsMixin, Calculator):
     """ASE calculator for band energies from a predicted (or any) H(R), S(R).
 
     Parameters
@@ -58,11 +60,12 @@ class DeepHCalculator(Calculator):
         States around E_F returned by the sparse solver.
     ill_threshold : float, optional
         Project out S(k) directions with eigenvalues below this (dense solves, reported
-        in a warning). Default for model predictions: 1e-2 when the structure is
-        ghost-prone (an S(k) eigenvalue below ``provider.GHOST_PRONE``), else 1e-6; the
-        sparse solver cannot project and applies the local penalty of
-        :func:`ase_deeph.solvers.ghosts.suppress_ghosts` instead.
-        ``results["hamiltonian"]`` is always the raw prediction.
+        in a warning). Default: the provider's :class:`~ase_deeph.solvers.conditioning.
+        OverlapPolicy` (for model predictions 1e-2 when the structure is ghost-prone, an
+        S(k) eigenvalue below 1e-4, else 1e-6); the sparse solver cannot project and
+        applies the local penalty of :func:`ase_deeph.solvers.ghosts.suppress_ghosts`
+        instead. ``results["hamiltonian"]`` is always the raw prediction. Any state more
+        than 100 eV from E_F is reported in a warning.
     ghosts : {"project", "penalty"}
         How dense solves of a ghost-prone prediction avoid ghost states: the 1e-2
         projection (default; robust, also far from the training data, but it moves some
@@ -92,9 +95,38 @@ class DeepHCalculator(Calculator):
 
     def __init__(self, model="default", device: str = "auto", overlap="auto", **kwargs):
         super().__init__(**kwargs)
-        self.provider = _resolve_provider(model, device=device, overlap=overlap)
+        self.provider: HSProvider = _resolve_provider(model, device=device, overlap=overlap)
         self.device = device
         self._attached = None
+
+    def set(self, **kwargs) -> dict:
+        """Set parameters; unknown names and invalid values raise ``ConfigError`` at once."""
+        unknown = sorted(set(kwargs) - set(self.default_parameters))
+        if unknown:
+            raise ConfigError(f"unknown DeepHCalculator parameter(s) {unknown}; known: "
+                              f"{sorted(self.default_parameters)}")
+        for name, allowed in _CHOICES.items():
+            if name in kwargs and kwargs[name] not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {kwargs[name]!r}")
+        if "smearing" in kwargs:
+            kind, width = kwargs["smearing"]
+            if kind not in solvers.SMEARINGS or not float(width) >= 0:
+                raise ConfigError(f"smearing must be (kind, width >= 0) with kind in "
+                                  f"{sorted(solvers.SMEARINGS)}, got {kwargs['smearing']!r}")
+        if kwargs.get("ill_threshold") is not None and not kwargs["ill_threshold"] >= 0:
+            raise ConfigError(f"ill_threshold must be >= 0, got {kwargs['ill_threshold']!r}")
+        return super().set(**kwargs)
+
+    @property
+    def policy(self) -> OverlapPolicy:
+        """The near-null S rule of the provider with this calculator's overrides."""
+        return self.provider.policy.with_options(self.parameters["ill_threshold"],
+                                                 self.parameters["ghosts"])
+
+    def _outputmixin_get_results(self):
+        """Results of the attached structure, computed on first use (``GetOutputsMixin``)."""
+        self._prop("eigenvalues")
+        return self.results
 
     def set_atoms(self, atoms: Atoms) -> None:
         """Remember the Atoms this calculator is attached to (``atoms.calc = calc`` calls it).
@@ -119,33 +151,26 @@ class DeepHCalculator(Calculator):
     def calculate(self, atoms=None, properties=("eigenvalues",), system_changes=all_changes):
         """Predict H and S of ``atoms``, solve, and fill ``self.results``."""
         Calculator.calculate(self, atoms, properties, system_changes)
-        check = getattr(self.provider, "check_structure", None)
-        if check is not None:
-            check(self.atoms)
+        self.provider.check_structure(self.atoms)
         hs = self.provider(self.atoms.copy())
         p = self.parameters
         n_e = float(p["n_electrons"] if p["n_electrons"] is not None else hs.n_electrons)
         if not math.isfinite(n_e):
             raise ConfigError("the electron count is unknown: pass n_electrons=")
-        if self.parameters["ghosts"] not in ("project", "penalty"):
-            raise ConfigError(f"ghosts must be 'project' or 'penalty', got "
-                             f"{self.parameters['ghosts']!r}")
         sparse = self._use_sparse(hs)
-        solvable = getattr(self.provider, "solvable", None)
-        penalty = solvable is not None and (sparse or self.parameters["ghosts"] == "penalty")
-        hs_solve = solvable(hs) if penalty else hs
+        hs_solve = self.policy.prepare(hs, sparse)
         if sparse:
             self._calculate_sparse(hs_solve, n_e)
         else:
-            self._calculate_dense(hs_solve, n_e, penalty)
+            self._calculate_dense(hs_solve, n_e)
+        check_spectrum(self.results["eigenvalues"], self.results["fermi_level"],
+                       self.atoms.get_chemical_formula())
         self.results["hamiltonian"] = hs
         self.results["overlap"] = hs.replace(h=None)
         self._hs_solve = hs_solve  # what the band solves used (sparse: with the penalty)
 
     def _use_sparse(self, hs: HSData) -> bool:
         mode = self.parameters["solver"]
-        if mode not in ("auto", "dense", "sparse"):
-            raise ConfigError(f"solver must be 'auto', 'dense' or 'sparse', got {mode!r}")
         return mode == "sparse" or (mode == "auto" and
                                     hs.n_orbitals > self.parameters["sparse_above"])
 
@@ -158,11 +183,9 @@ class DeepHCalculator(Calculator):
                              symmetry=self.parameters["symmetry"])
         return mesh.kpts, mesh.weights
 
-    def _calculate_dense(self, hs: HSData, n_e: float, penalty: bool = False) -> None:
+    def _calculate_dense(self, hs: HSData, n_e: float) -> None:
         kpts, weights = self._kpoints()
-        self._threshold = (self._ill_threshold(hs, kpts) if not penalty or
-                           self.parameters["ill_threshold"] is not None
-                           else solvers.eigen.ILL_THRESHOLD)
+        self._threshold = self.policy.dense_threshold(hs, kpts)
         sol = self._dense_solver()(hs, kpts, ill_threshold=self._threshold)
         # projected-out S directions leave NaN bands at the top: keep the bands every k has
         n_keep = int(np.isfinite(sol.eigenvalues).sum(axis=-1).min())
@@ -179,25 +202,12 @@ class DeepHCalculator(Calculator):
         )
         self._fermi = fermi
 
-    def _ill_threshold(self, hs: HSData | None = None, kpts=None) -> float:
-        """Return the S projection threshold: parameter, else the provider's, else 1e-6.
-
-        A model provider projects only ghost-prone structures (``dense_threshold``).
-        """
-        thr = self.parameters["ill_threshold"]
-        if thr is not None:
-            return float(thr)
-        rule = getattr(self.provider, "dense_threshold", None)
-        if rule is not None and hs is not None:
-            return float(rule(hs, kpts))
-        if rule is not None:  # after a calculation: the threshold it used
-            return float(getattr(self, "_threshold", solvers.eigen.ILL_THRESHOLD))
-        return float(getattr(self.provider, "ill_threshold", solvers.eigen.ILL_THRESHOLD))
+    def _ill_threshold(self) -> float:
+        """Return the projection threshold of the last dense solve (sparse: the requested one)."""
+        return float(getattr(self, "_threshold", self.policy.threshold or NUMERICAL))
 
     def _dense_solver(self):
         choice = self.parameters["eigensolver"]
-        if choice not in ("auto", "numpy", "torch"):
-            raise ConfigError(f"eigensolver must be 'auto', 'numpy' or 'torch', got {choice!r}")
         gpu = "torch" in sys.modules and sys.modules["torch"].cuda.is_available() and \
             self.device != "cpu"
         if choice == "numpy" or (choice == "auto" and not gpu):
@@ -209,9 +219,10 @@ class DeepHCalculator(Calculator):
         return partial(solve_torch, device="cuda" if gpu else "cpu")
 
     def _calculate_sparse(self, hs: HSData, n_e: float) -> None:
-        if self._ill_threshold() > solvers.eigen.ILL_THRESHOLD:
+        requested = self.parameters["ill_threshold"]
+        if requested is not None and requested > NUMERICAL:
             warnings.warn("the sparse solver cannot project out near-null S directions "
-                          f"(ill_threshold={self._ill_threshold():g} requested); use "
+                          f"(ill_threshold={requested:g} requested); use "
                           "ase_deeph.solvers.suppress_ghosts on the data instead",
                           RuntimeWarning, stacklevel=3)
         ef = solvers.fermi_level_sparse(hs, n_e)
@@ -229,38 +240,9 @@ class DeepHCalculator(Calculator):
         self._fermi = ef
 
     # --------------------------------------------------------------- getters
-    def get_eigenvalues(self, kpt: int = 0, spin: int = 0) -> np.ndarray:
-        """Band energies (eV) at irreducible k-point ``kpt`` and spin channel ``spin``."""
-        return self._prop("eigenvalues")[spin, kpt].copy()
-
-    def get_occupation_numbers(self, kpt: int = 0, spin: int = 0) -> np.ndarray:
-        """Electrons per state (0..2 for spinless data, 0..1 for collinear and spinor)."""
-        return self._prop("occupations")[spin, kpt].copy()
-
-    def get_fermi_level(self) -> float:
-        """Fermi level in eV (mid-gap for insulators at zero smearing)."""
-        return float(self._prop("fermi_level"))
-
-    def get_ibz_k_points(self) -> np.ndarray:
-        """Irreducible k-points, fractional, shape (nk, 3)."""
-        return self._prop("ibz_kpoints").copy()
-
-    def get_k_point_weights(self) -> np.ndarray:
-        """Weights of the irreducible k-points (sum 1), shape (nk,)."""
-        return self._prop("kpoint_weights").copy()
-
-    def get_number_of_spins(self) -> int:
-        """2 for collinear spin, else 1 (spinor data has 2 n_orb bands in one channel)."""
-        return int(self._prop("eigenvalues").shape[0])
-
-    def get_number_of_bands(self) -> int:
-        """Bands per k-point and spin."""
-        return int(self._prop("eigenvalues").shape[2])
-
-    def get_spin_polarized(self) -> bool:
-        """Return True for collinear spin-polarised data."""
-        return self.get_number_of_spins() == 2
-
+    # getters: get_eigenvalues, get_occupation_numbers, get_fermi_level, get_ibz_k_points,
+    # get_k_point_weights, get_number_of_spins / _bands, get_spin_polarized from
+    # GetOutputsMixin (ASE's names over self.results, computed on first use)
     def get_hamiltonian(self) -> HSData:
         """Return the predicted H(R), with S(R), of the current structure."""
         self._prop("eigenvalues")
@@ -297,8 +279,9 @@ class DeepHCalculator(Calculator):
 
 
 def _resolve_provider(model, device: str, overlap) -> HSProvider:
+    """Return the provider of a shipped name, a model file, a loaded model or a callable."""
     if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
-        return model
+        return as_provider(model)
     from ase_deeph.inference.provider import (
         ModelProvider,  # torch is imported only when a model is loaded
     )

@@ -58,10 +58,10 @@ def test_cache_and_recompute_after_moving_atoms(si) -> None:
     e0 = calc.get_eigenvalues(0, 0)
     calc.get_fermi_level()
     calc.get_ibz_k_points()
-    assert calc.provider.calls == 1
+    assert calc.provider.function.calls == 1
     si.positions[0] += [0.05, -0.02, 0.03]
     e1 = si.calc.get_eigenvalues(0, 0)
-    assert calc.provider.calls == 2
+    assert calc.provider.function.calls == 2
     assert np.abs(e1 - e0).max() > 1e-4
 
 
@@ -117,9 +117,15 @@ def test_sparse_solver_matches_dense_near_fermi_level() -> None:
 
 
 def test_unknown_solver_name_is_an_error(si) -> None:
-    si.calc.set(solver="magic")
-    with pytest.raises(ValueError, match="solver"):
-        si.calc.get_fermi_level()
+    """Issue 16: a bad value or a typo fails when set, not at the first calculation."""
+    from interfaces.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="solver"):
+        si.calc.set(solver="magic")
+    with pytest.raises(ConfigError, match="solvr"):
+        DeepHCalculator(model=toy_hs, solvr="dense")
+    with pytest.raises(ConfigError, match="smearing"):
+        DeepHCalculator(model=toy_hs, smearing=("lorentz", 0.1))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -103,10 +103,11 @@ def _model_demo(out: Path, quick: bool, model) -> dict:
     summary = {"mode": "default model on twisted bilayer graphene",
                "twist_angle_deg": atoms.info["twist_angle"], "n_atoms": len(atoms),
                "predict_s": t_predict}
-    thr = provider.dense_threshold(hs, solvers.kmesh(atoms, (6, 6, 1)).kpts)
+    hs = provider.policy.prepare(hs)  # the one near-null S rule (solvers.conditioning)
+    thr = provider.policy.dense_threshold(hs, solvers.kmesh(atoms, (6, 6, 1)).kpts)
     summary["s_projection"] = {"ill_threshold": thr, "note": "S(k) directions below the "
-                               "threshold are projected out (ghost-prone basis, "
-                               "ase_deeph.inference.provider.GHOST_THRESHOLD)"}
+                               "threshold are projected out (ase_deeph.solvers.conditioning: "
+                               "1e-2 for a ghost-prone basis, else 1e-6)"}
     summary.update(_analyse(hs, out, "KGMK", (3, 3, 1) if quick else (9, 9, 1),
                             30 if quick else 90, f"TBG {atoms.info['twist_angle']:.2f} deg",
                             ill_threshold=thr))

@@ -14,20 +14,26 @@ import numpy as np
 
 import interfaces
 from ase_deeph import solvers
+from ase_deeph.solvers.conditioning import OverlapPolicy, check_spectrum
 from interfaces import HSData
 from interfaces.errors import ConfigError
 
-__all__ = ["load_input", "bands_file", "dos_file", "predict_file", "default_kmesh"]
+__all__ = ["load_input", "solve_on_mesh", "bands_file", "dos_file", "predict_file",
+           "default_kmesh"]
 
 
-def load_input(path: str | os.PathLike, model=None) -> HSData:
-    """Return H(R), S(R) of a DFT run / HSData file, or predict them for a structure file."""
+def load_input(path: str | os.PathLike, model=None) -> tuple[HSData, OverlapPolicy]:
+    """Return H(R), S(R) of a DFT run / HSData file, or predict them for a structure file.
+
+    The second value is how solves must treat near-null S(k) directions: exact for DFT
+    data, the model's policy for a prediction (the one rule of every solve path).
+    """
     path = Path(path)
     import ase.io
 
     if model is None:
         try:
-            return interfaces.read(path)
+            return interfaces.read(path), OverlapPolicy(kind="exact")
         except interfaces.FormatError as exc:
             try:
                 ase.io.read(path)
@@ -39,7 +45,10 @@ def load_input(path: str | os.PathLike, model=None) -> HSData:
 
     from ase_deeph.calculator import _resolve_provider
 
-    return _resolve_provider(model, device="auto", overlap="auto")(ase.io.read(path))
+    provider = _resolve_provider(model, device="auto", overlap="auto")
+    atoms = ase.io.read(path)
+    provider.check_structure(atoms)
+    return provider(atoms), provider.policy
 
 
 def default_kmesh(atoms, density: float = 25.0) -> tuple[int, int, int]:
@@ -51,47 +60,55 @@ def default_kmesh(atoms, density: float = 25.0) -> tuple[int, int, int]:
     return tuple(int(x) if p else 1 for x, p in zip(n, atoms.pbc, strict=True))
 
 
-def _fermi(hs: HSData, kmesh=None) -> tuple[float, solvers.KMesh | None]:
-    """Fermi level from the electron count on a mesh, else the file's value, else NaN."""
-    if not math.isfinite(hs.n_electrons):
-        return hs.fermi_level, None
+def solve_on_mesh(hs: HSData, policy: OverlapPolicy, kmesh=None, return_vectors=False):
+    """Solve ``hs`` on a mesh under ``policy``: the dense path of every CLI verb.
+
+    Returns ``(hs_solve, threshold, mesh, solution, fermi_level)``: the data as solved
+    (``policy.prepare``), the S projection threshold, the k-mesh, the solution and E_F from
+    the electron count (else the file's value, else NaN). States more than 100 eV from E_F
+    are reported (:func:`~ase_deeph.solvers.conditioning.check_spectrum`).
+    """
+    hs_solve = policy.prepare(hs)
     mesh = solvers.kmesh(hs.atoms, kmesh or default_kmesh(hs.atoms))
-    sol = solvers.solve(hs, mesh.kpts)
-    res = solvers.fermi_level(sol.eigenvalues, hs.n_electrons, mesh.weights,
-                              solvers.spin_degeneracy(hs.spin))
-    return res.fermi_level, mesh
+    thr = policy.dense_threshold(hs_solve, mesh.kpts)
+    sol = solvers.solve(hs_solve, mesh.kpts, return_vectors=return_vectors, ill_threshold=thr)
+    ef = hs.fermi_level
+    if math.isfinite(hs.n_electrons):
+        ef = solvers.fermi_level(sol.eigenvalues, hs.n_electrons, mesh.weights,
+                                 solvers.spin_degeneracy(hs.spin)).fermi_level
+    check_spectrum(sol.eigenvalues, ef, hs.atoms.get_chemical_formula())
+    return hs_solve, thr, mesh, sol, ef
 
 
 def bands_file(src, output, path: str | None = None, npoints: int = 120, model=None,
                emin: float = -6.0, emax: float = 6.0) -> dict:
     """Plot the band structure of ``src`` to the PNG ``output``; return a JSON-able summary."""
-    hs = load_input(src, model)
+    hs, policy = load_input(src, model)
     if not hs.atoms.pbc.any():
         raise ConfigError(f"{src}: a band structure needs a periodic structure; "
                          "use 'ase-deeph dos' for a molecule")
-    ef, _ = _fermi(hs)
-    bs = solvers.band_structure(hs, path, npoints, fermi_level=ef if math.isfinite(ef) else None)
+    hs_solve, thr, _, _, ef = solve_on_mesh(hs, policy)
+    bs = solvers.band_structure(hs_solve, path, npoints,
+                                fermi_level=ef if math.isfinite(ef) else None, ill_threshold=thr)
+    check_spectrum(bs.energies, ef, f"{src} band path")
     solvers.plot_bands(bs, output, emin=emin, emax=emax, title=hs.atoms.get_chemical_formula(),
                        fermi_known=math.isfinite(ef))
     return {"input": str(src), "output": str(output), "fermi_level_eV": _num(ef),
             "path": bs.path.path, "n_kpoints": int(len(bs.path.kpts)),
-            "n_bands": int(bs.energies.shape[-1])}
+            "n_bands": int(bs.energies.shape[-1]), "s_projection_threshold": thr,
+            "energy_range_eV": [_num(np.nanmin(bs.energies)), _num(np.nanmax(bs.energies))]}
 
 
 def dos_file(src, output, kmesh=None, width: float = 0.1, model=None) -> dict:
     """Plot the Mulliken-projected DOS of ``src`` to the PNG ``output``; return a summary."""
-    hs = load_input(src, model)
-    mesh = solvers.kmesh(hs.atoms, kmesh or default_kmesh(hs.atoms))
-    sol = solvers.solve(hs, mesh.kpts, return_vectors=True)
-    ef = hs.fermi_level
-    if math.isfinite(hs.n_electrons):
-        ef = solvers.fermi_level(sol.eigenvalues, hs.n_electrons, mesh.weights,
-                                 solvers.spin_degeneracy(hs.spin)).fermi_level
-    pdos = solvers.projected_dos(hs, sol, mesh.weights, width=width, fermi_level=ef)
+    hs, policy = load_input(src, model)
+    hs_solve, thr, mesh, sol, ef = solve_on_mesh(hs, policy, kmesh, return_vectors=True)
+    pdos = solvers.projected_dos(hs_solve, sol, mesh.weights, width=width, fermi_level=ef)
     solvers.plot_dos(pdos, output, by="element", emin=-15.0, emax=10.0,
                      title=hs.atoms.get_chemical_formula())
     return {"input": str(src), "output": str(output), "fermi_level_eV": _num(ef),
-            "kmesh": list(mesh.size), "n_irreducible_k": int(mesh.nk)}
+            "kmesh": list(mesh.size), "n_irreducible_k": int(mesh.nk),
+            "s_projection_threshold": thr}
 
 
 def predict_file(structure, model, output, to_code: str = "hsdata",
@@ -100,7 +117,7 @@ def predict_file(structure, model, output, to_code: str = "hsdata",
 
     An existing HDF5 ``output`` is replaced only with ``force`` (FileExistsError otherwise).
     """
-    hs = load_input(structure, model or "default")
+    hs, _ = load_input(structure, model or "default")
     if to_code == "hsdata":
         interfaces.save(hs, output, overwrite=force)
     else:

@@ -26,13 +26,15 @@ import numpy as np
 from ase import Atoms
 
 from ase_deeph.epc.symmetry import complete_records, displacement_symmetry
+from ase_deeph.inference.base import HSProvider
 from interfaces.hsdata import HSData
 from interfaces.pyscf.basis import DEFAULT_BASIS
 
 __all__ = ["EPCDerivatives", "derivatives", "supercell_map", "onsite_d_pyscf", "onsite_d_nao",
            "sum_rule_error", "block_decay"]
 
-Provider = Callable[[Atoms], HSData]
+#: a provider (:class:`~ase_deeph.inference.base.HSProvider`) or a plain f(atoms) -> HSData
+Provider = HSProvider | Callable[[Atoms], HSData]
 OnsiteD = Callable[[str], np.ndarray]
 
 
@@ -269,9 +271,9 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
     prune : float
         Drop supercell blocks whose derivatives are all below this (eV/Angstrom, 1/Angstrom).
     ill_threshold : float, optional
-        S projection threshold of the band solves; default: a model provider's
-        ``dense_threshold`` (1e-2 for ghost-prone bases, else 1e-6), else
-        ``provider.ill_threshold``, else 1e-6.
+        S projection threshold of the band solves; default: the provider's
+        :class:`~ase_deeph.solvers.conditioning.OverlapPolicy` (a model: 1e-2 for
+        ghost-prone structures, else 1e-6; a plain function: 1e-6).
     symmetry : bool
         Displace one atom per orbit of the space group (spglib, operations that keep the
         box lattice) and rotate its derivatives onto the others
@@ -327,13 +329,12 @@ class _CountingProvider:
 
 
 def _provider_threshold(provider, hs0: HSData) -> float:
-    """Return a model provider's dense rule on a 4x4x4 mesh, else its threshold, else 1e-6."""
-    rule = getattr(provider, "dense_threshold", None)
-    if rule is not None:
-        from ase_deeph.solvers import mesh_points
+    """Return the provider's dense projection threshold of ``hs0`` on a 4x4x4 mesh."""
+    from ase_deeph.inference.base import as_provider
+    from ase_deeph.solvers import mesh_points
 
-        return float(rule(hs0, mesh_points((4, 4, 4), gamma_centered=True)))
-    return float(getattr(provider, "ill_threshold", None) or 1e-6)
+    mesh = mesh_points((4, 4, 4), gamma_centered=True)
+    return float(as_provider(provider).policy.dense_threshold(hs0, mesh))
 
 
 def block_decay(derivs: EPCDerivatives) -> tuple[np.ndarray, np.ndarray]:

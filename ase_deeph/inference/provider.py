@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ase_deeph.solvers import eigen as solvers_eigen
+from ase_deeph.inference.base import ProviderBase
+from ase_deeph.solvers.conditioning import GHOST_THRESHOLD, REFERENCE, OverlapPolicy
 from interfaces import HSData
 from interfaces.errors import ModelError
 
@@ -24,30 +25,10 @@ __all__ = ["ModelProvider", "default_model_path", "model_path", "shipped_models"
 
 OVERLAP_CHOICES = ("auto", "basis", "model")
 
-#: Dense solves of a *predicted* H project out S(k) directions below this eigenvalue when
-#: the structure is ghost-prone (some S(k) eigenvalue below ``GHOST_PRONE``). A localized
-#: basis can be nearly linearly dependent (min eig S(k) ~ 1e-6 for the compact PySCF basis in
-#: (bi)layer graphene); the DFT H is consistent with those directions, a predicted H only to
-#: ~meV, and an error dH along a direction with S eigenvalue s moves a state by ~dH / s
-#: ("ghost" bands: unprojected, two of the default model's seven test cells show 1.9 and
-#: 1.8 eV mean band errors, monolayer graphene states at -7300 eV). Large cells (sparse
-#: solver, no projection possible) get the local penalty of
-#: :func:`ase_deeph.solvers.ghosts.suppress_ghosts` at this threshold instead.
-GHOST_THRESHOLD = 1e-2
-
-#: A structure is ghost-prone when S(k) has an eigenvalue below this. Otherwise nothing is
-#: projected: the directions a 1e-2 projection would remove carry physical weight there (Si
-#: in the same compact basis, min eig S = 1.4e-3: held-out band error 8.9 meV unprojected,
-#: 63-89 meV projected at 1e-2).
-GHOST_PRONE = 1e-4
-
-#: Projection threshold for *DFT* H(R) references (folded from a k-mesh SCF): their spurious
-#: states along near-null S directions go away (bilayer structure 000015 on the SCF mesh:
-#: unprojected VBM 0.1398 eV, SCF 0.1607 eV, projected at 1e-3 0.1611 eV) while physical
-#: states move by < 1 meV (twisted bilayer Gamma valence top: 0.008 meV at 1e-4).
-REFERENCE_THRESHOLD = 1e-4
-
-#: Backwards-compatible name of the dense projection threshold.
+#: Thresholds of near-null S(k) directions: one rule, in :mod:`ase_deeph.solvers.conditioning`
+#: (re-exported here for the scripts that import them from the provider).
+REFERENCE_THRESHOLD = REFERENCE
+#: Backwards-compatible name of the projection threshold of ghost-prone predictions.
 ILL_THRESHOLD = GHOST_THRESHOLD
 
 
@@ -74,7 +55,7 @@ def default_model_path() -> Path:
     return model_path("default")
 
 
-class ModelProvider:
+class ModelProvider(ProviderBase):
     """Predict H(R) and attach S(R) for any structure.
 
     Parameters
@@ -107,8 +88,7 @@ class ModelProvider:
             raise ModelError(f"overlap must be one of {OVERLAP_CHOICES} or a dict of basis "
                              f"files per element, got {overlap!r}")
         self.model, self.meta, self.device, self.overlap = model, meta, device, overlap
-        self.ghost_threshold = GHOST_THRESHOLD
-        self.ill_threshold = GHOST_THRESHOLD  # applied only to ghost-prone structures
+        self.policy = OverlapPolicy(kind="predicted", ghost_threshold=GHOST_THRESHOLD)
         self._nao = None  # cached S maker of the NAO branch (tables are built once)
 
     @classmethod
@@ -216,39 +196,21 @@ class ModelProvider:
                              "with `ase-deeph generate` + `ase-deeph train`")
 
     def dense_threshold(self, hs: HSData, kpts) -> float:
-        """Projection threshold of dense solves of ``hs`` at ``kpts``.
-
-        ``self.ill_threshold`` when some S(k) eigenvalue is below ``GHOST_PRONE`` (ghost
-        states possible), else 1e-6 (numerical only).
-        """
-        from ase_deeph.solvers import bloch_matrices
-
-        kpts = np.atleast_2d(np.asarray(kpts, dtype=float))
-        step = max(1, 2**28 // (16 * hs.n_orbitals**2))  # k-points per chunk (~256 MB)
-        smin = min(float(np.linalg.eigvalsh(bloch_matrices(hs, kpts[i:i + step],
-                                                           which=("s",)).s)[:, 0].min())
-                   for i in range(0, len(kpts), step))
-        return self.ill_threshold if smin < GHOST_PRONE else solvers_eigen.ILL_THRESHOLD
+        """Projection threshold of dense solves of ``hs`` at ``kpts`` (``self.policy``)."""
+        return self.policy.dense_threshold(hs, kpts)
 
     def solvable(self, hs: HSData) -> HSData:
-        """Return ``hs`` ready for sparse solvers: near-null S directions suppressed.
+        """Return ``hs`` ready for sparse solvers (``self.policy.prepare(hs, sparse=True)``).
 
-        The predicted H itself (``self(atoms)``) is left untouched; when S(Gamma) is
-        ill-conditioned (an eigenvalue below ``GHOST_PRONE``) this adds the local penalty
-        of :func:`ase_deeph.solvers.ghosts.suppress_ghosts` (threshold
-        ``self.ghost_threshold``; None disables it) so dense and sparse solvers see no
-        ghost states.
+        The predicted H itself (``self(atoms)``) is left untouched; a ghost-prone
+        structure (an S(Gamma) eigenvalue below ``GHOST_PRONE``) gets the local penalty of
+        :func:`ase_deeph.solvers.ghosts.suppress_ghosts`.
         """
-        if not self.ghost_threshold or hs.spin not in ("none", "collinear") or hs.s is None:
-            return hs
-        from ase_deeph.solvers.ghosts import overlap_below, suppress_ghosts
-
-        if not overlap_below(hs, GHOST_PRONE):
-            return hs
-        return suppress_ghosts(hs, threshold=self.ghost_threshold)
+        return self.policy.prepare(hs, sparse=True)
 
     def check_structure(self, atoms: Atoms) -> None:
-        """Warn when interatomic distances fall outside the training range (per element pair)."""
+        """Raise for elements the model lacks; warn for distances outside its training range."""
+        self.check_elements(atoms)
         ranges = self.meta.get("distance_range_A") or {}
         if not ranges or len(atoms) < 2:
             return
