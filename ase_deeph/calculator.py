@@ -27,7 +27,7 @@ from interfaces.errors import ConfigError
 __all__ = ["DeepHCalculator", "HSProvider"]
 
 _CHOICES = {"solver": ("auto", "dense", "sparse"), "eigensolver": ("auto", "numpy", "torch"),
-            "ghosts": ("project", "penalty")}
+            "ghosts": ("project", "penalty"), "uncertainty": ("auto", True, False)}
 
 
 class DeepHCalculator(GetOutputsMixin, Calculator):
@@ -78,6 +78,16 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         ``"auto"`` uses torch on the GPU when the model runs on one, numpy otherwise.
     device : str
         ``"auto"`` picks CUDA when present.
+    uncertainty : {"auto", True, False}
+        With a committee model (several members in the model file), solve every member
+        and report the spread of the states: ``results["band_uncertainty"]`` (eV, shape
+        [nspins, nk, nbands], like the eigenvalues), ``results["uncertainty_near_fermi"]``
+        (eV, RMS within 2 eV of E_F) and ``results["atom_uncertainty"]`` (eV, [n_atoms]).
+        Costs one prediction and one dense solve per member; ``"auto"`` skips it above
+        ``sparse_above`` orbitals and for single models.
+    uncertainty_threshold : float, optional
+        Warn when ``uncertainty_near_fermi`` exceeds this (eV); default: the model
+        card's value (``meta["committee"]["threshold_eV"]``), else 0.015.
     overlap : {"auto", "basis", "model"} or dict of str to path
         Source of S for a model: ``"auto"`` uses the training basis when it can be
         evaluated (PySCF, toy, embedded SIESTA/ABACUS basis files), else the model's
@@ -91,6 +101,7 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         "kpts": (4, 4, 4), "gamma": False, "smearing": ("fermi-dirac", 0.0),
         "n_electrons": None, "solver": "auto", "n_bands": 32, "sparse_above": 4000,
         "symmetry": True, "ill_threshold": None, "eigensolver": "auto", "ghosts": "project",
+        "uncertainty": "auto", "uncertainty_threshold": None,
     }
 
     def __init__(self, model="default", device: str = "auto", overlap="auto", **kwargs):
@@ -158,6 +169,7 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         if not math.isfinite(n_e):
             raise ConfigError("the electron count is unknown: pass n_electrons=")
         sparse = self._use_sparse(hs)
+        self._raw_hs = hs
         hs_solve = self.policy.prepare(hs, sparse)
         if sparse:
             self._calculate_sparse(hs_solve, n_e)
@@ -201,6 +213,38 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
             occupations=deg * fermi.occupations,  # [nspins, nk, nbands] electrons per state
         )
         self._fermi = fermi
+        self._uncertainty(hs, n_e, kpts, weights)
+
+    def _uncertainty(self, hs: HSData, n_e: float, kpts, weights) -> None:
+        """Committee spread of the states (``uncertainty`` parameter); warn above threshold."""
+        mode = self.parameters["uncertainty"]
+        if mode is False or self.provider.n_members == 1 or (
+                mode == "auto" and hs.n_orbitals > self.parameters["sparse_above"]):
+            return
+        from ase_deeph.inference.uncertainty import committee_spread
+
+        members = [self.policy.prepare(m) for m in
+                   self.provider.predict_members(self.atoms, self._raw_hs)]
+        unc = committee_spread(members, kpts, weights, n_e, self._threshold,
+                               self.parameters["smearing"])
+        band = np.full(self.results["eigenvalues"].shape, np.nan)
+        n = min(band.shape[-1], unc.band.shape[-1])
+        band[..., :n] = unc.band[..., :n]
+        self.results.update(band_uncertainty=band,  # [nspins, nk, nbands] eV
+                            uncertainty_near_fermi=unc.near_fermi,  # eV
+                            atom_uncertainty=unc.atoms)  # [n_atoms] eV
+        limit = self.parameters["uncertainty_threshold"]
+        if limit is None:
+            limit = self.provider.uncertainty_threshold
+        if unc.near_fermi > limit:
+            top = np.argsort(unc.atoms)[::-1][:3]
+            sym = self.atoms.get_chemical_symbols()
+            warnings.warn(f"{self.atoms.get_chemical_formula()}: the model's committee "
+                          f"disagrees by {1e3 * unc.near_fermi:.1f} meV (RMS) on the states "
+                          f"within 2 eV of E_F (threshold {1e3 * limit:.1f} meV), most around "
+                          f"atoms {[f'{sym[a]}{a}' for a in top]}: the structure is probably "
+                          "outside the training data; check with DFT", RuntimeWarning,
+                          stacklevel=4)
 
     def _ill_threshold(self) -> float:
         """Return the projection threshold of the last dense solve (sparse: the requested one)."""

@@ -12,6 +12,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 from ase import Atoms
 
+from ase_deeph.inference.uncertainty import THRESHOLD
 from ase_deeph.solvers.conditioning import OverlapPolicy
 from interfaces.hsdata import HSData
 
@@ -26,9 +27,15 @@ class HSProvider(Protocol):
     ----------
     policy : OverlapPolicy
         How solves of its H treat near-null S(k) directions.
+    n_members : int
+        Committee size (1: no uncertainty estimate).
+    uncertainty_threshold : float
+        Committee spread near E_F (eV) above which the calculator warns.
     """
 
     policy: OverlapPolicy
+    n_members: int
+    uncertainty_threshold: float
 
     def __call__(self, atoms: Atoms) -> HSData:
         """Return H(R) and S(R) (and the valence electron count) of ``atoms``."""
@@ -36,11 +43,16 @@ class HSProvider(Protocol):
     def check_structure(self, atoms: Atoms) -> None:
         """Raise for structures it cannot treat; warn for ones it may treat badly."""
 
+    def predict_members(self, atoms: Atoms, hs0: HSData) -> list[HSData]:
+        """Every committee member's H(R) of ``atoms`` (member 0 is ``hs0``, S shared)."""
+
 
 class ProviderBase:
-    """Default hooks of :class:`HSProvider`: exact H, no structure checks."""
+    """Default hooks of :class:`HSProvider`: exact H, no structure checks, one member."""
 
     policy: OverlapPolicy = OverlapPolicy(kind="exact")
+    n_members: int = 1
+    uncertainty_threshold: float = THRESHOLD
 
     def __call__(self, atoms: Atoms) -> HSData:  # pragma: no cover - abstract
         """Return H(R) and S(R) of ``atoms`` (subclasses implement it)."""
@@ -48,6 +60,10 @@ class ProviderBase:
 
     def check_structure(self, atoms: Atoms) -> None:
         """Accept every structure (subclasses check elements and distances)."""
+
+    def predict_members(self, atoms: Atoms, hs0: HSData) -> list[HSData]:
+        """Return ``[hs0]``: a single source has no committee."""
+        return [hs0]
 
 
 class FunctionProvider(ProviderBase):

@@ -89,6 +89,8 @@ class ModelProvider(ProviderBase):
                              f"files per element, got {overlap!r}")
         self.model, self.meta, self.device, self.overlap = model, meta, device, overlap
         self.policy = OverlapPolicy(kind="predicted", ghost_threshold=GHOST_THRESHOLD)
+        self.path: Path | None = None  # the model file (committee members load from it)
+        self._members = None
         self._nao = None  # cached S maker of the NAO branch (tables are built once)
 
     @classmethod
@@ -110,7 +112,9 @@ class ModelProvider(ProviderBase):
             if not path.exists():
                 raise FileNotFoundError(f"model file {path} does not exist")
             net, meta = load_model(path)
-            return cls(net, meta, device, overlap)
+            provider = cls(net, meta, device, overlap)
+            provider.path = path
+            return provider
         return cls(model, {}, device, overlap)
 
     # ------------------------------------------------------------------ S source
@@ -184,6 +188,37 @@ class ModelProvider(ProviderBase):
         n_e = sum(valence[el] for el in symbols) if all(el in valence for el in symbols) \
             else math.nan
         return hs.replace(n_electrons=n_e)
+
+    @property
+    def n_members(self) -> int:
+        """Committee members in the model file (1 for a single model or a loaded network)."""
+        from ase_deeph.model.checkpoint import committee_size
+
+        return committee_size(self.meta) if self.path is not None else 1
+
+    @property
+    def uncertainty_threshold(self) -> float:
+        """Warning level of the committee spread near E_F (eV): the card's, else default."""
+        from ase_deeph.inference.uncertainty import THRESHOLD
+
+        return float((self.meta.get("committee") or {}).get("threshold_eV", THRESHOLD))
+
+    def predict_members(self, atoms: Atoms, hs0: HSData) -> list[HSData]:
+        """Every member's H(R) of ``atoms``: ``hs0`` (member 0, from ``self(atoms)``) first.
+
+        The other members reuse ``hs0``'s overlap and electron count; they are loaded from
+        the model file on first use. Cost: one prediction per member.
+        """
+        if self.n_members == 1:
+            return [hs0]
+        from ase_deeph.inference.predict import predict
+        from ase_deeph.model.checkpoint import load_committee
+
+        if self._members is None:
+            device = str(next(self.model.parameters()).device)
+            self._members = load_committee(self.path, device=device)[0][1:]
+        return [hs0] + [predict(net, atoms, overlap=hs0, device=self.device)
+                        .replace(n_electrons=hs0.n_electrons) for net in self._members]
 
     def check_elements(self, atoms: Atoms) -> None:
         """Raise ValueError naming the elements of ``atoms`` that the model does not know."""

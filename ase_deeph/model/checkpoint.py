@@ -22,8 +22,11 @@ from ase_deeph.training.config import ModelConfig
 from interfaces.atomic import atomic_path
 from interfaces.errors import ModelError
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model", "load_model", "read_meta",
-           "package_version", "load_state"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save_model", "save_committee", "load_model",
+           "load_committee", "committee_size", "read_meta", "package_version", "load_state"]
+
+#: tensor-name prefix of committee member k in a committee file
+MEMBER_PREFIX = "member{}."
 
 
 class ModelFileError(ModelError):
@@ -55,9 +58,43 @@ def _minor(version: str) -> str:
 
 def save_model(model: HamiltonianNet, path, extra: dict | None = None) -> Path:
     """Write ``model`` (weights + metadata) atomically to ``path`` (a .safetensors file)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return _write(path, tensors, _meta(model, extra))
+
+
+def save_committee(models: list[HamiltonianNet], path, extra: dict | None = None) -> Path:
+    """Write a committee (same config and basis, member 0 first) into one model file.
+
+    Member k's tensors are stored as ``member{k}.<name>``; the metadata (member 0's plus
+    ``extra``) gains ``"committee": {"members": K}``. :func:`load_model` reads member 0,
+    :func:`load_committee` all of them.
+    """
+    first = models[0]
+    for m in models[1:]:
+        if m.config != first.config or dict(m.basis) != dict(first.basis) or m.spin != first.spin:
+            raise ModelError("committee members must share config, basis and spin")
+    tensors = {MEMBER_PREFIX.format(k) + name: v.detach().cpu().contiguous()
+               for k, m in enumerate(models) for name, v in m.state_dict().items()}
+    meta = _meta(first, extra)
+    meta["committee"] = {**meta.get("committee", {}), "members": len(models)}
+    return _write(path, tensors, meta)
+
+
+def _write(path, tensors: dict, meta: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"ase_deeph": json.dumps(meta)})
+    return path
+
+
+def committee_size(meta: dict) -> int:
+    """Members in a model file (1 for a single model)."""
+    return int((meta.get("committee") or {}).get("members", 1))
+
+
+def _meta(model: HamiltonianNet, extra: dict | None) -> dict:
+    return {
         "format_version": FORMAT_VERSION,
         "ase_deeph_version": package_version(),
         "e3nn_version": e3nn.__version__,
@@ -67,10 +104,6 @@ def save_model(model: HamiltonianNet, path, extra: dict | None = None) -> Path:
         "spin": model.spin,
         **(extra or {}),
     }
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"ase_deeph": json.dumps(meta)})
-    return path
 
 
 def read_meta(path) -> dict:
@@ -143,6 +176,41 @@ def load_model(path, basis: dict | None = None,
             if tuple(shells) != stored[el]:
                 raise ValueError(f"{path}: basis mismatch for {el}: model {stored[el]}, "
                                  f"requested {tuple(shells)}")
+    models = _members(path, meta, stored, device, only_first=True)
+    return models[0], meta
+
+
+def load_committee(path, device: str = "cpu") -> tuple[list[HamiltonianNet], dict]:
+    """Load every member of a committee file (a single-model file gives one member)."""
+    model, meta = load_model(path, device=device)
+    if committee_size(meta) == 1:
+        return [model], meta
+    stored = {el: tuple(sh) for el, sh in meta["basis"].items()}
+    return _members(path, meta, stored, device, only_first=False), meta
+
+
+def _members(path, meta: dict, stored: dict, device: str,
+             only_first: bool) -> list[HamiltonianNet]:
+    """Build the member networks of a model file and load their weights (checked)."""
+    n = committee_size(meta)
+    weights = load_file(str(path), device=device)
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ModelFileError(path, f"non-finite (NaN or inf) weights in {bad[:3]}")
+    if n == 1:
+        return [_load_weights(path, meta, stored, weights, device)]
+    models = []
+    for k in range(1 if only_first else n):
+        prefix = MEMBER_PREFIX.format(k)
+        part = {name[len(prefix):]: v for name, v in weights.items() if name.startswith(prefix)}
+        if not part:
+            raise ModelFileError(path, f"committee member {k} of {n} has no weights")
+        models.append(_load_weights(path, meta, stored, part, device))
+    return models
+
+
+def _load_weights(path, meta: dict, stored: dict, weights: dict, device: str) -> HamiltonianNet:
+    """One network from the metadata, with ``weights`` loaded strictly."""
     # files from before these options: no two-centre path, per-l normalisation
     cfg = {"two_centre": False, "norm": "per_l", **meta["model_config"]}
     try:
@@ -150,10 +218,6 @@ def load_model(path, basis: dict | None = None,
     except (TypeError, ValueError, KeyError) as exc:
         raise ModelFileError(path, f"metadata 'model_config' / 'spin' do not describe a "
                                    f"model ({type(exc).__name__}: {exc})") from None
-    weights = load_file(str(path), device=device)
-    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ModelFileError(path, f"non-finite (NaN or inf) weights in {bad[:3]}")
     try:
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except RuntimeError as exc:  # shape mismatch
@@ -161,7 +225,7 @@ def load_model(path, basis: dict | None = None,
     if missing or unexpected:
         raise ModelFileError(path, f"weights do not fit the model (missing {missing[:3]}, "
                                    f"unexpected {unexpected[:3]})")
-    return model.to(device).eval(), meta
+    return model.to(device).eval()
 
 
 def load_state(path) -> dict:

@@ -78,6 +78,14 @@ class TrainConfig:
     init_model : str
         Start from the weights (and model settings) of this model file instead of a
         random initialisation (fine-tuning); its basis must match the dataset's.
+    committee : int
+        Members of the model file (1: a single model). Member 0 trains on the training
+        split as a single model would; members 1.. on bootstrap resamples of it with
+        their own initialisation; their spread is the uncertainty the calculator reports
+        (:mod:`ase_deeph.training.committee`).
+    member : int
+        Which committee member this run trains (set by the committee trainer; 0 for a
+        single model).
     """
 
     dataset: str = ""
@@ -103,6 +111,8 @@ class TrainConfig:
     progress: bool = True
     max_structures: int | None = None
     init_model: str = ""
+    committee: int = 1
+    member: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "split", tuple(float(x) for x in self.split))
@@ -113,6 +123,9 @@ class TrainConfig:
             raise ConfigError(f"split must be three fractions summing to 1, got {self.split}")
         if self.schedule not in ("plateau", "cosine"):
             raise ConfigError(f"schedule must be 'plateau' or 'cosine', got {self.schedule!r}")
+        if self.committee < 1 or not 0 <= self.member < max(self.committee, 1):
+            raise ConfigError(f"committee must be >= 1 and 0 <= member < committee, got "
+                              f"{self.committee}, {self.member}")
         if self.loss not in ("mse", "gauge_mse"):
             raise ConfigError(f"loss must be 'mse' or 'gauge_mse', got {self.loss!r}")
 

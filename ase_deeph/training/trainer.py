@@ -212,6 +212,11 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     if train_cfg.max_structures:
         names = names[: train_cfg.max_structures]
     splits = split_names(names, train_cfg.split, train_cfg.seed)
+    if train_cfg.member > 0:  # a committee member: bootstrap resample of the training split
+        pick = np.random.default_rng([train_cfg.seed, train_cfg.member]).integers(
+            0, len(splits[0]), len(splits[0]))
+        splits = ([splits[0][k] for k in pick], *splits[1:])
+    seed = train_cfg.seed + 1000 * train_cfg.member  # its own initialisation
     state = None
     if resume and (out / "state.pt").exists():
         state = load_state(out / "state.pt")
@@ -222,7 +227,7 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
 
         init, _ = load_model(train_cfg.init_model, basis=basis)
         model_cfg = init.config
-    torch.manual_seed(train_cfg.seed)
+    torch.manual_seed(seed)
     probe = HamiltonianNet(model_cfg, basis, spin)
     bands = (BandSpec(train_cfg.band_kmesh, train_cfg.band_window)
              if train_cfg.band_weight > 0 else None)
@@ -234,11 +239,11 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
         n_e = sum(sets[0][k]["edge_index"].shape[1] for k in range(len(sets[0])))
         n_a = sum(sets[0][k]["numbers"].shape[0] for k in range(len(sets[0])))
         model_cfg = dataclasses.replace(model_cfg, avg_neighbors=max(n_e / max(n_a, 1), 1.0))
-        torch.manual_seed(train_cfg.seed)
+        torch.manual_seed(seed)
         model = HamiltonianNet(model_cfg, basis, spin)
         init_statistics(model, sets[0])
     else:
-        torch.manual_seed(train_cfg.seed)
+        torch.manual_seed(seed)
         model = HamiltonianNet(model_cfg, basis, spin)
         model.load_state_dict(state["model"])
     return model, model_cfg, sets, splits, state
@@ -327,6 +332,10 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=None, out
         Replace a run already in ``out_dir``; without it (and without ``resume``) such a
         folder raises :class:`RunExistsError`.
     """
+    if train_cfg.committee > 1:
+        from ase_deeph.training.committee import train_committee
+
+        return train_committee(model_cfg, train_cfg, dataset_path, out_dir, resume, force)
     return train_model(model_cfg, train_cfg, dataset_path, out_dir, resume, force)[0]
 
 
