@@ -96,13 +96,42 @@ def _cmd_epc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _formats_epilog(writable: bool | None = None) -> str:
+    """List the registered formats with their descriptions (the verbs' help epilog).
+
+    Parameters
+    ----------
+    writable : bool, optional
+        ``True``: only the formats that can be written.
+
+    Returns
+    -------
+    str
+        ``"formats:"`` and one ``"  CODE  description"`` line per format.
+    """
+    from interfaces.registry import FORMATS, codes
+
+    shown = codes(writable=writable)
+    width = max(map(len, shown), default=0)
+    lines = [f"  {n:<{width}}  {FORMATS[n].description}"
+             + ("" if FORMATS[n].can_write else " [read only]") for n in shown]
+    return "formats:\n" + "\n".join(lines)
+
+
 def _add_data_verbs(sub) -> None:
     """``convert``, ``generate``, ``train``, ``predict``: data in, models and H out."""
-    c = sub.add_parser("convert", help="convert DFT runs (SIESTA, ABACUS, OpenMX, DeepH, DeePTB)")
+    from interfaces.registry import codes
+
+    readable, writable = codes(), codes(writable=True)
+    c = sub.add_parser("convert", help=f"convert DFT runs between formats ({', '.join(readable)})",
+                       epilog=_formats_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("src", help="a run (file or folder) or a tree of runs")
     c.add_argument("dst", help="output: an HDF5 dataset (--to hsdata) or a folder")
-    c.add_argument("--from", dest="from_code", default=None, help="source code (default: detect)")
-    c.add_argument("--to", dest="to_code", default="hsdata", help="target format (default hsdata)")
+    c.add_argument("--from", dest="from_code", default=None, choices=readable, metavar="CODE",
+                   help="source format, see below (default: detect)")
+    c.add_argument("--to", dest="to_code", default="hsdata", choices=writable, metavar="CODE",
+                   help="target format, see below (default: hsdata)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_cmd_convert)
 
@@ -121,12 +150,14 @@ def _add_data_verbs(sub) -> None:
     t.add_argument("--force", action="store_true", help="replace a run already in the folder")
     t.set_defaults(func=_cmd_train)
 
-    r = sub.add_parser("predict", help="predict H (and S) of a structure file")
+    r = sub.add_parser("predict", help="predict H (and S) of a structure file",
+                       epilog=_formats_epilog(writable=True),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("structure", help="any ASE-readable structure file")
     r.add_argument("-m", "--model", default="default", help="'default' or a model file")
     r.add_argument("-o", "--output", required=True, help="output file or folder")
-    r.add_argument("--to", dest="to_code", default="hsdata",
-                   help="hsdata | deeph | deeph-legacy | siesta | abacus | openmx")
+    r.add_argument("--to", dest="to_code", default="hsdata", choices=writable, metavar="CODE",
+                   help="output format, see below (default: hsdata)")
     r.add_argument("--force", action="store_true", help="replace an existing HDF5 output")
     r.set_defaults(func=_cmd_predict)
 
