@@ -19,7 +19,7 @@ from ase.calculators.abc import GetOutputsMixin
 from ase.calculators.calculator import Calculator, all_changes
 
 from ase_deeph import solvers
-from ase_deeph.inference.base import HSProvider, as_provider
+from ase_deeph.inference.base import HSProvider, resolve_provider
 from ase_deeph.solvers.conditioning import NUMERICAL, OverlapPolicy, check_spectrum
 from interfaces import HSData
 from interfaces.errors import ConfigError
@@ -106,7 +106,7 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
 
     def __init__(self, model="default", device: str = "auto", overlap="auto", **kwargs):
         super().__init__(**kwargs)
-        self.provider: HSProvider = _resolve_provider(model, device=device, overlap=overlap)
+        self.provider: HSProvider = resolve_provider(model, device=device, overlap=overlap)
         self.device = device
         self._attached = None
 
@@ -320,14 +320,3 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         sol = solvers.solve(hs, self.get_ibz_k_points(), return_vectors=True,
                             ill_threshold=self._ill_threshold())
         return solvers.mulliken_populations(hs, sol, self._fermi, self.get_k_point_weights())
-
-
-def _resolve_provider(model, device: str, overlap) -> HSProvider:
-    """Return the provider of a shipped name, a model file, a loaded model or a callable."""
-    if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
-        return as_provider(model)
-    from ase_deeph.inference.provider import (
-        ModelProvider,  # torch is imported only when a model is loaded
-    )
-
-    return ModelProvider.from_any(model, device=device, overlap=overlap)

@@ -131,11 +131,11 @@ def _plot_comparison(atoms, kpts, ours: np.ndarray, ref: np.ndarray, path: Path)
     """Model bands (lines) over the PySCF reference (dots), both relative to their E_F."""
     from ase.dft.kpoints import BandPath
 
-    from ase_deeph.solvers.bands import _figure, _save
+    from ase_deeph.solvers.bands import new_figure, save_figure
 
     bp = BandPath(atoms.cell, kpts=kpts, special_points=atoms.cell.bandpath("KGMK").special_points)
     x, xt, labels = bp.get_linear_kpoint_axis()
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(x, ours, color="tab:blue", lw=1.0)
     ax.plot(x, ref, ".", color="k", ms=2.5)
@@ -146,7 +146,7 @@ def _plot_comparison(atoms, kpts, ours: np.ndarray, ref: np.ndarray, path: Path)
            title=f"TBG {atoms.info['twist_angle']:.2f} deg, 28 atoms")
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def run_demo(output: str | os.PathLike = "demo_out", quick: bool = False,

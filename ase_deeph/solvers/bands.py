@@ -51,7 +51,8 @@ def band_structure(hs: HSData, path: str | BandPath | None = None, npoints: int 
     return BandStructure(path=bp, energies=sol.eigenvalues, reference=ref)
 
 
-def _figure(figsize=(6.0, 4.5)):
+def new_figure(figsize=(6.0, 4.5)):
+    """Return a matplotlib Figure on the Agg canvas (no pyplot state, no display)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -60,7 +61,7 @@ def _figure(figsize=(6.0, 4.5)):
     return fig
 
 
-def _save(fig, path) -> str:
+def save_figure(fig, path) -> str:
     """Write the PNG atomically (temp file in the same folder, then rename)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
@@ -79,7 +80,7 @@ def plot_bands(bs: BandStructure, path, emin: float = -10.0, emax: float = 5.0,
     False the energies are plotted as they are, over their full range, and the axis says
     that E_F is unknown. Returns the path.
     """
-    fig = _figure() if ax is None else ax.figure
+    fig = new_figure() if ax is None else ax.figure
     ax = fig.add_subplot(1, 1, 1) if ax is None else ax
     if fermi_known:  # ASE plots absolute energies: shift them so that E_F is at zero
         bs.subtract_reference().plot(ax=ax, emin=emin, emax=emax,
@@ -91,7 +92,7 @@ def plot_bands(bs: BandStructure, path, emin: float = -10.0, emax: float = 5.0,
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dos(result: DOS | ProjectedDOS, path, by: str = "element",
@@ -105,7 +106,7 @@ def plot_dos(result: DOS | ProjectedDOS, path, by: str = "element",
     known = math.isfinite(result.fermi_level)
     ef = result.fermi_level if known else 0.0
     x = result.energies - ef
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     if isinstance(result, DOS):
         ax.plot(x, result.total, color="k", lw=1.2, label="total")
@@ -124,7 +125,7 @@ def plot_dos(result: DOS | ProjectedDOS, path, by: str = "element",
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _projections(result: ProjectedDOS, by: str) -> dict[str, np.ndarray]:

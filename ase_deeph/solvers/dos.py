@@ -22,7 +22,7 @@ import numpy as np
 
 from ase_deeph.solvers.bloch import bloch_matrices
 from ase_deeph.solvers.eigen import Solution
-from ase_deeph.solvers.occupations import FermiResult, _state_weights
+from ase_deeph.solvers.occupations import FermiResult, state_weights
 from interfaces.hsdata import HSData
 
 __all__ = [
@@ -193,7 +193,7 @@ def dos(eigenvalues: np.ndarray, weights=None, energies=None, width: float = 0.1
         ``dos`` of shape (nspins, ne) in states / eV / cell.
     """
     e = np.asarray(eigenvalues, dtype=np.float64)
-    w = _state_weights(e, weights)  # [nspins, nk, nbands]
+    w = state_weights(e, weights)  # [nspins, nk, nbands]
     grid = _grid(e, energies, width, npts)
     out = np.zeros((e.shape[0], len(grid)))
     for q in range(e.shape[1]):
@@ -245,7 +245,7 @@ def projected_dos(hs: HSData, solution: Solution, weights=None, energies=None,
         Projections in states / eV / cell.
     """
     e = solution.eigenvalues
-    w = _state_weights(e, weights)
+    w = state_weights(e, weights)
     mw = mulliken_weights(hs, solution)  # [nspins, nk, n_orb, nbands]
     grid = _grid(e, energies, width, npts)
     orb = np.zeros((e.shape[0], hs.n_orbitals, len(grid)))
@@ -266,7 +266,7 @@ def mulliken_populations(hs: HSData, solution: Solution, fermi: FermiResult,
 
     ``fermi`` must come from the same eigenvalues (its occupations are used).
     """
-    w = _state_weights(solution.eigenvalues, weights) * fermi.occupations
+    w = state_weights(solution.eigenvalues, weights) * fermi.occupations
     mw = mulliken_weights(hs, solution)
     orb = solution.spin_degeneracy * np.einsum("skmn,skn->sm", mw, w)
     atom = _sum_by(orb, orbital_table(hs).atom, hs.n_atoms)

@@ -64,10 +64,10 @@ def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
     import scipy.sparse as sp
 
     from ase_deeph.solvers.bloch import bloch_sparse
-    from ase_deeph.solvers.sparse import _count
+    from ase_deeph.solvers.sparse import count_below
 
     s = bloch_sparse(hs, kpt, which=("s",)).s
-    return _count(s, sp.identity(s.shape[0], dtype=s.dtype, format="csr"), threshold) > 0
+    return count_below(s, sp.identity(s.shape[0], dtype=s.dtype, format="csr"), threshold) > 0
 
 
 def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

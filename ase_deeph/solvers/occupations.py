@@ -88,7 +88,7 @@ def occupation_function(x: np.ndarray, smearing: str = "fermi-dirac") -> np.ndar
     raise ValueError(f"smearing must be one of {SMEARINGS}, got {smearing!r}")
 
 
-def _state_weights(eigenvalues: np.ndarray, weights) -> np.ndarray:
+def state_weights(eigenvalues: np.ndarray, weights) -> np.ndarray:
     """Return k weights normalised to 1, broadcast to (nspins, nk, nbands); 0 for NaN states."""
     nk = eigenvalues.shape[1]
     w = np.full(nk, 1.0 / nk) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -170,7 +170,7 @@ def fermi_level(eigenvalues: np.ndarray, n_electrons: float, weights=None,
     if e.ndim != 3:
         raise ValueError(f"eigenvalues must be (nspins, nk, nbands), got shape {e.shape}")
     occupation_function(np.zeros(1), smearing)  # validates the name
-    w = _state_weights(e, weights)
+    w = state_weights(e, weights)
     n_e = float(n_electrons)
     idx, se, sw, cum, gapped = _zero_t(e, w, n_e, spin_degeneracy, gap_tol)
     nan = math.nan

@@ -161,7 +161,12 @@ def _negative_pivots(a: sp.spmatrix) -> int | None:
     return None if lu is None else _negatives(lu)
 
 
-def _count(h, s, energy: float) -> int:
+def count_below(h, s, energy: float) -> int:
+    """Count the generalised eigenvalues of (h, s) below ``energy`` (Sylvester inertia).
+
+    One sparse LDL^T-like factorisation of ``h - energy s``; an energy that hits an
+    eigenvalue (a singular factor) is nudged up by a relative 1e-10 * 4^k and retried.
+    """
     scale = max(1.0, abs(energy))
     for attempt in range(6):
         e = energy + (0 if attempt == 0 else scale * 1e-10 * 4.0**attempt)
@@ -182,7 +187,7 @@ def count_states_below(hs: HSData, energy: float, kpt=(0.0, 0.0, 0.0)) -> np.nda
         States (not electrons) below ``energy`` in each channel.
     """
     sb = bloch_sparse(hs, kpt)
-    return np.array([_count(h, sb.s, energy) for h in sb.h], dtype=np.int64)
+    return np.array([count_below(h, sb.s, energy) for h in sb.h], dtype=np.int64)
 
 
 class _Counter:
@@ -198,7 +203,7 @@ class _Counter:
         total = 0.0
         for w, sb in zip(self.weights, self.mats, strict=True):
             for h in sb.h:
-                total += w * _count(h, sb.s, energy)
+                total += w * count_below(h, sb.s, energy)
                 self.calls += 1
         return self.deg * total
 
