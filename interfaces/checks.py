@@ -12,7 +12,7 @@
 * :func:`check_structure` / :func:`check_finite`: the reader-boundary validation every
   reader applies, finite cell and positions (NaN or inf raises ``FormatError``).
 * :func:`bond_axis_error`: S is two-centre, so every off-site block is invariant
-  under rotations about its bond axis (``conventions.md`` section 4.1). It needs
+  under rotations about its bond axis (``docs/conventions.md`` section 4.1). It needs
   no symmetry at all and catches wrong orbital permutations, signs and R signs.
 
 Both return the largest absolute violation (eV for H, dimensionless for S); data in

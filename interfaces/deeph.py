@@ -1,6 +1,6 @@
 """DeepH dataset folders: the legacy layout (DeepH-pack, DeepH-E3) and the new one (DeepH-dock).
 
-Both use eV and Angstrom (``shared/design/formats.md`` section 4).
+Both use eV and Angstrom (``docs/formats.md`` section 4).
 
 Legacy (``layout="legacy"``): ``element.dat``, ``lat.dat`` (columns are lattice vectors),
 ``rlat.dat`` (written, not read), ``site_positions.dat`` (3 x N), ``orbital_types.dat``,

@@ -1,6 +1,6 @@
 """HSData: the one code-neutral container for H(R) and S(R) in an atomic-orbital basis.
 
-Conventions (see ``shared/design/conventions.md``; tested in ``tests/test_hsdata.py``):
+Conventions (see ``docs/conventions.md`` section 1; tested in ``tests/test_hsdata.py``):
 
 * units eV and Angstrom;
 * atoms 0-based, in the DFT code's order;

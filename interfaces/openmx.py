@@ -1,13 +1,13 @@
 """OpenMX 3.9 ``.scfout`` (format version 3) reader and writer, and ``.dat`` input writer.
 
-Layout (``shared/design/formats.md`` section 2.1): native-endian C ``fwrite`` of int32 and
+Layout (``docs/formats.md`` section 2.1): native-endian C ``fwrite`` of int32 and
 float64 records, no markers. The byte order is detected from the plausibility of the
 header; the reader consumes the file exactly to EOF (trailing plain text, as left by the
 legacy DeepH habit ``cat openmx.out >> openmx.scfout``, is tolerated and ignored).
 
 * SpinP_switch 0 -> spin ``"none"``; 1 -> ``"collinear"``; 3 -> ``"spinor"`` assembled as
   ``uu = Hks0 + i iHks0``, ``dd = Hks1 + i iHks1``, ``ud = Hks2 + i (Hks3 + iHks2)``,
-  ``du_ij(R) = ud_ji(-R)^dagger`` (formats.md 2.3, unverified on a real file). The writer
+  ``du_ij(R) = ud_ji(-R)^dagger`` (docs/formats.md 2.3, unverified on a real file). The writer
   stores ``Im ud`` in Hks3 and zeros in iHks2.
 * Shells come from the embedded input (``<Definition.of.Atomic.Species``, basis strings such
   as ``Fe6.0S-s2p2d1``); the element of a species is read from its pseudopotential name

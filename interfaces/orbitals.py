@@ -6,7 +6,7 @@ p = (y, z, x), d = (xy, yz, 3z^2 - r^2, xz, x^2 - y^2).
 
 For each code and l, ``M = matrix(code, l)`` maps code functions to internal ones,
 ``phi_internal = M @ phi_code``, so a block transforms as
-``H_internal = M_li @ H_code @ M_lj.T`` (``shared/design/conventions.md`` section 4).
+``H_internal = M_li @ H_code @ M_lj.T`` (``docs/conventions.md`` section 4).
 Every M is a signed permutation stored as ``(perm, sign)``:
 ``phi_internal[r] = sign[r] * phi_code[perm[r]]``.
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-# ----------------------------------------------------------------- 1-D Gaussian toy (epc.md 2.3)
+# ------------------------------------------------------------ 1-D Gaussian toy (docs/epc.md 9)
 X0 = np.array([-2.4, 0.3, 2.9])  # atom positions (bohr)
 Z = np.array([1.5, 2.0, 1.2])  # well depths (Hartree)
 B = np.array([0.6, 0.5, 0.7])  # well widths (bohr^-2)
@@ -68,7 +68,7 @@ def toy_1d(atom: int = 1, delta: float = 1e-3) -> dict:
             "onsite_rows": rows}
 
 
-# ------------------------------------------------------- commensurate frozen phonon (epc.md 5)
+# -------------------------------------------------- commensurate frozen phonon (docs/epc.md 5)
 def supercell_labels(prim, sc) -> tuple[np.ndarray, np.ndarray]:
     """(kappa, R) of every supercell atom (positions compared modulo the primitive lattice)."""
     inv = np.linalg.inv(np.asarray(prim.cell))

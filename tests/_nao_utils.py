@@ -1,7 +1,7 @@
 """Test-only helpers for tests/test_nao.py.
 
 A minimal SIESTA HSX v1 overlap reader (fallback when ``interfaces.siesta.reader`` is missing;
-formats.md sections 1.3-1.4), dense Bloch sums, analytic Gaussian radial orbitals, a
+docs/formats.md sections 1.3-1.4), dense Bloch sums, analytic Gaussian radial orbitals, a
 brute-force 3-D grid overlap and a writer of synthetic OpenMX ``.pao`` files.
 """
 

@@ -11,7 +11,7 @@ from tests._converters_utils import assert_same, eigenvalues, random_hs
 
 # ---------------------------------------------------------------- hand-built byte layout
 # O (s, px, py, pz in OpenMX order) at the origin and H (s) 0.97 A above it, cubic 8 A box.
-# Neighbour lists (formats.md 2.1): O: self, H (R=0), H (R=+x); H: self, O (R=0), O (R=-x).
+# Neighbour lists (docs/formats.md 2.1): O: self, H (R=0), H (R=+x); H: self, O (R=0), O (R=-x).
 _NATN = [[1, 2, 2], [2, 1, 1]]
 _NCN = [[0, 0, 1], [0, 0, 2]]
 _ATV_IJK = [(0, 0, 0), (1, 0, 0), (-1, 0, 0)]
@@ -28,7 +28,7 @@ _Z = 0.97 / Bohr
 
 
 def _scfout_bytes(endian: str, spin: int, rng) -> tuple[bytes, dict]:
-    """Write the records of formats.md 2.1 one by one with numpy (independent of the writer)."""
+    """Write the records of docs/formats.md 2.1 one by one with numpy (not via the writer)."""
     i4, f8 = endian + "i4", endian + "f8"
     n_h = spin + 1
     hks = rng.normal(size=(n_h, _N))
@@ -62,7 +62,7 @@ def _code_blocks(flat: np.ndarray) -> list[np.ndarray]:
 
 
 # (atom i, atom j, R) of the six blocks in file order, and the code -> internal orbital map:
-# internal p order is (y, z, x), i.e. OpenMX (x, y, z)[[1, 2, 0]] (conventions.md 4).
+# internal p order is (y, z, x), i.e. OpenMX (x, y, z)[[1, 2, 0]] (docs/conventions.md 4).
 _KEYS = [(0, 0, (0, 0, 0)), (0, 1, (0, 0, 0)), (0, 1, (1, 0, 0)),
          (1, 1, (0, 0, 0)), (1, 0, (0, 0, 0)), (1, 0, (-1, 0, 0))]
 _PERM = {0: [0, 2, 3, 1], 1: [0]}

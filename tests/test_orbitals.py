@@ -1,6 +1,6 @@
-"""Orbital conventions: the signed-permutation tables of ``conventions.md`` section 4.
+"""Orbital conventions: the signed-permutation tables of ``docs/conventions.md`` section 4.
 
-The matrices below are copied as data from the design note (not from the code), and the
+The matrices below are copied as data from ``docs/conventions.md`` (not from the code), and the
 per-code function orders are checked against analytic real spherical harmonics.
 """
 
@@ -16,7 +16,7 @@ from interfaces import orbitals
 from interfaces.hsdata import HSData
 from interfaces.sph import real_sph_harm, wigner_d
 
-# --- conventions.md section 4, as data -------------------------------------------------
+# --- docs/conventions.md section 4, as data --------------------------------------------
 P = {
     1: [[0, 1, 0], [0, 0, 1], [1, 0, 0]],
     2: [[0, 0, 1, 0, 0], [0, 0, 0, 0, 1], [1, 0, 0, 0, 0], [0, 0, 0, 1, 0], [0, 1, 0, 0, 0]],
@@ -80,7 +80,7 @@ def _analytic(points: np.ndarray) -> dict[str, np.ndarray]:
 
 
 # Each code's functions, in its file order, as (sign, Wikipedia function) pairs
-# (conventions.md section 3: ABACUS/SIESTA carry (-1)^m, i.e. the Condon-Shortley phase).
+# (docs/conventions.md section 3: ABACUS/SIESTA carry (-1)^m, i.e. the Condon-Shortley phase).
 CODE_ORDER = {
     ("openmx", 1): [(1, "x"), (1, "y"), (1, "z")],
     ("openmx", 2): [(1, "z2"), (1, "x2-y2"), (1, "xy"), (1, "xz"), (1, "yz")],

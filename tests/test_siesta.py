@@ -53,7 +53,7 @@ def test_si_eigenvalues_match_eig_at_all_kp_points(hs_all):
     assert eig.eigenvalues.shape == (len(kp.weights), 1, 18)
     kf = kp.fractional(hs.atoms.cell)
     err = max(np.abs(eigvals(hs, k) - eig.eigenvalues[n, 0]).max() for n, k in enumerate(kf))
-    assert err < 1e-4  # formats.md: 2.3e-5 eV (SCF tolerance)
+    assert err < 1e-4  # docs/formats.md 8: 2.3e-5 eV (SCF tolerance)
     assert abs(hs.fermi_level - eig.fermi_level) < 1e-5
     assert hs.n_electrons == 8.0 and hs.metadata["zval"] == {"Si": 4.0}
 
@@ -154,7 +154,7 @@ def test_pt2_spinor_covariance_under_moment_preserving_operations(hs_all):
     """Pt2 is magnetised along x: operations keeping an axial x vector leave H invariant.
 
     ``H_{g(i) g(j)}(g R) = U H_ij(R) U^dagger`` with ``U = D^{1/2}(det(Q) Q) x D(Q)``
-    (the rotation law of conventions.md 6.2), checked block by block.
+    (the rotation law of docs/conventions.md 6.2), checked block by block.
     """
     hs = hs_all["pt2"]
     symbols = hs.atoms.get_chemical_symbols()
@@ -341,7 +341,7 @@ def test_spin_orbit_round_trip_kramers_and_inversion(si_soc, tmp_path):
 
 
 def test_spin_orbit_storage_follows_formats_rule(si_soc, tmp_path):
-    """Rebuild H(k) from the raw records with formats.md 1.5 written out independently."""
+    """Rebuild H(k) from the raw records with docs/formats.md 1.5 written out independently."""
     siesta.write(si_soc, tmp_path / "soc.HSX")
     raw = siesta_records.parse(tmp_path / "soc.HSX")
     n, x = raw.no_u, raw.vals * Ry

@@ -15,11 +15,10 @@ import numpy as np
 import interfaces
 from ase_deeph import solvers
 from ase_deeph.solvers.conditioning import OverlapPolicy, check_spectrum
-from interfaces import HSData
+from interfaces import HSData, kspacing
 from interfaces.errors import ConfigError
 
-__all__ = ["load_input", "solve_on_mesh", "bands_file", "dos_file", "predict_file",
-           "default_kmesh"]
+__all__ = ["load_input", "solve_on_mesh", "bands_file", "dos_file", "predict_file"]
 
 
 def load_input(path: str | os.PathLike, model=None) -> tuple[HSData, OverlapPolicy]:
@@ -51,25 +50,19 @@ def load_input(path: str | os.PathLike, model=None) -> tuple[HSData, OverlapPoli
     return provider(atoms), provider.policy
 
 
-def default_kmesh(atoms, density: float = 25.0) -> tuple[int, int, int]:
-    """Mesh with about ``density`` points per inverse Angstrom along each periodic direction."""
-    if not atoms.pbc.any():
-        return (1, 1, 1)
-    rec = np.linalg.norm(atoms.cell.reciprocal(), axis=1) if atoms.cell.rank == 3 else np.ones(3)
-    n = np.maximum(1, np.ceil(density * rec).astype(int))
-    return tuple(int(x) if p else 1 for x, p in zip(n, atoms.pbc, strict=True))
-
-
 def solve_on_mesh(hs: HSData, policy: OverlapPolicy, kmesh=None, return_vectors=False):
     """Solve ``hs`` on a mesh under ``policy``: the dense path of every CLI verb.
 
     Returns ``(hs_solve, threshold, mesh, solution, fermi_level)``: the data as solved
     (``policy.prepare``), the S projection threshold, the k-mesh, the solution and E_F from
     the electron count (else the file's value, else NaN). States more than 100 eV from E_F
-    are reported (:func:`~ase_deeph.solvers.conditioning.check_spectrum`).
+    are reported (:func:`~ase_deeph.solvers.conditioning.check_spectrum`). The default
+    mesh is the one k-mesh rule at the solve spacing,
+    :data:`interfaces.kspacing.KSPACING_SOLVE` (2 pi / 25 1/Angstrom).
     """
     hs_solve = policy.prepare(hs)
-    mesh = solvers.kmesh(hs.atoms, kmesh or default_kmesh(hs.atoms))
+    mesh = solvers.kmesh(hs.atoms, kmesh or kspacing.default_kmesh(
+        hs.atoms, kspacing.KSPACING_SOLVE))
     thr = policy.dense_threshold(hs_solve, mesh.kpts)
     sol = solvers.solve(hs_solve, mesh.kpts, return_vectors=return_vectors, ill_threshold=thr)
     ef = hs.fermi_level

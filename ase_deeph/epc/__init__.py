@@ -1,6 +1,6 @@
 """Electron-phonon coupling by finite differences of H(R), S(R), coupled to phonopy.
 
-numpy/scipy/phonopy only (no torch). See ``shared/design/epc.md``:
+numpy/scipy/phonopy only (no torch). See ``docs/epc.md``:
 
 * :mod:`.derivatives` -- dH, dS, D = <d phi | phi> in real space from any HSData provider;
 * :mod:`.symmetry` -- space-group reduction of the displacements (rotated blocks);

@@ -1,6 +1,7 @@
-"""Electron-phonon matrix elements g_mn,nu(k, q) by eq. (3) + (5) of ``epc.md``.
+"""Electron-phonon matrix elements g_mn,nu(k, q) by eq. (3) + (5) of ``docs/epc.md``.
 
-Bloch sums of the real-space derivatives (lattice gauge, ``conventions.md`` section 6.3)::
+Bloch sums of the real-space derivatives (lattice gauge, ``docs/conventions.md`` section 6.3;
+``docs/epc.md`` section 4)::
 
     X(k, q) = sum_p exp(-2 pi i (k + q).R_m) exp(+2 pi i k.R_n) X_p          (X = dH, D)
 

@@ -1,4 +1,4 @@
-"""Finite-difference real-space derivatives dH, dS and D = <d phi | phi> (``epc.md`` section 3.2).
+"""Finite-difference real-space derivatives dH, dS and D = <d phi | phi> (docs/epc.md 3.2).
 
 Recipe: a (2N+1)^3 supercell of the primitive cell; every primitive atom kappa of cell 0 is
 displaced by +-delta along x, y, z; H and S of each displaced supercell come from any
@@ -12,9 +12,11 @@ geometries are differenced (a block crossing a hard cutoff has no derivative). W
 rotating its blocks (:mod:`ase_deeph.epc.symmetry`).
 
 D^{kappa alpha} holds the rows of dS on the displaced atom (off-site D) plus the on-site block
-``<d phi_mu / d u | phi_nu>`` from a basis provider (``onsite_d(symbol) -> (3, n, n)``). Without
-one the result says ``onsite_d="missing"`` and :func:`ase_deeph.epc.coupling.coupling` refuses
-the full form and uses the quasi-elastic one unless told otherwise.
+``<d phi_mu / d u | phi_nu>`` from a basis provider (``onsite_d(symbol) -> (3, n, n)``), the
+bra-centre derivative of :class:`interfaces.overlap_gradient.OverlapGradient` (one sign
+convention for every producer). Without one the result says ``onsite_d="missing"`` and
+:func:`ase_deeph.epc.coupling.coupling` refuses the full form and uses the quasi-elastic one
+unless told otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ase import Atoms
 from ase_deeph.epc.symmetry import complete_records, displacement_symmetry
 from ase_deeph.inference.base import HSProvider
 from interfaces.hsdata import HSData
+from interfaces.overlap_gradient import OverlapGradient
 from interfaces.pyscf.basis import DEFAULT_BASIS
 
 __all__ = ["EPCDerivatives", "derivatives", "supercell_map", "onsite_d_pyscf", "onsite_d_nao",
@@ -247,7 +250,7 @@ def derivatives(provider: Provider, atoms: Atoms, n_box=1, delta: float = 0.01,
                 scheme: str = "central", onsite_d: OnsiteD | None = None,
                 prune: float = 1e-10, ill_threshold: float | None = None,
                 symmetry: bool = True, symprec: float = 1e-5) -> EPCDerivatives:
-    """Finite-difference dH, dS and D of every primitive atom (``epc.md`` section 3.2).
+    """Finite-difference dH, dS and D of every primitive atom (``docs/epc.md`` section 3.2).
 
     Parameters
     ----------
@@ -367,33 +370,32 @@ def sum_rule_error(derivs: EPCDerivatives) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------ on-site D
-def onsite_d_pyscf(basis: str = DEFAULT_BASIS) -> OnsiteD:
-    """On-site D provider from PySCF ``int1e_ipovlp`` (same orbital order as ``pyscf.run``)."""
-    from interfaces.pyscf.generator import overlap_gradient
+def _onsite_from(gradient: Callable[[Atoms], OverlapGradient]) -> OnsiteD:
+    """On-site D provider: block (0, 0, 0) of ``gradient`` on a lone atom, cached per element.
 
+    :class:`~interfaces.overlap_gradient.OverlapGradient` stores ``<d phi_mu / d tau | phi_nu>``
+    with the bra centre moved, which is the D of this module as it is (no sign change).
+    """
     cache: dict[str, np.ndarray] = {}
 
     def onsite(symbol: str) -> np.ndarray:
         if symbol not in cache:
-            og = overlap_gradient(Atoms(symbol, positions=[[0.0, 0.0, 0.0]], pbc=False), basis)
-            e = int(og.hs.find_edges([0], [0], np.zeros((1, 3), int))[0])
-            idx = og.hs.block_index([e])[0]
-            cache[symbol] = -og.grad[:, idx]  # d phi / du = -grad phi
+            atom = Atoms(symbol, positions=[[0.0, 0.0, 0.0]], pbc=False)
+            cache[symbol] = gradient(atom).block(0, 0)  # [3, n, n]
         return cache[symbol]
 
     return onsite
+
+
+def onsite_d_pyscf(basis: str = DEFAULT_BASIS) -> OnsiteD:
+    """On-site D provider from PySCF ``int1e_ipovlp`` (same orbital order as ``pyscf.run``)."""
+    from interfaces.pyscf.generator import overlap_gradient
+
+    return _onsite_from(lambda atom: overlap_gradient(atom, basis))
 
 
 def onsite_d_nao(basis) -> OnsiteD:
     """On-site D provider from numerical radial orbitals (:mod:`interfaces.nao.overlap`)."""
     from interfaces.nao.overlap import overlap_gradient
 
-    cache: dict[str, np.ndarray] = {}
-
-    def onsite(symbol: str) -> np.ndarray:
-        if symbol not in cache:
-            atoms = Atoms(symbol, positions=[[0.0, 0.0, 0.0]], pbc=False)
-            cache[symbol] = overlap_gradient(atoms, basis).block(0, 0)
-        return cache[symbol]
-
-    return onsite
+    return _onsite_from(lambda atom: overlap_gradient(atom, basis))

@@ -1,4 +1,4 @@
-"""Mode-resolved coupling, Eliashberg function, T_c and linewidths on BZ meshes (``epc.md`` 7).
+"""Mode-resolved coupling, Eliashberg function, T_c and linewidths on BZ meshes (``docs/epc.md`` 7).
 
 Conventions: N_F is the DOS at E_F per spin per primitive cell; BZ averages are
 ``(1/N_k) sum_k`` over Gamma-centred meshes; the q mesh must divide the k mesh so that k + q
@@ -53,7 +53,7 @@ def mcmillan_tc(lam, omega_log, mu_star):
 
 
 def allen_dynes_tc(lam, omega_log, omega_2, mu_star):
-    """Full Allen-Dynes T_c = McMillan x f1 f2 (``epc.md`` section 7), unit of ``omega_log``."""
+    """Full Allen-Dynes T_c = McMillan x f1 f2 (``docs/epc.md`` 7), unit of ``omega_log``."""
     lam, mu = np.asarray(lam, dtype=float), np.asarray(mu_star, dtype=float)
     l1 = 2.46 * (1.0 + 3.8 * mu)
     ratio = omega_2 / omega_log

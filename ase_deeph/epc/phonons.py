@@ -1,4 +1,4 @@
-"""Phonopy glue: explicit primitive cell, ``run_qpoints``, units (``epc.md`` sections 1, 5, 8).
+"""Phonopy glue: explicit primitive cell, ``run_qpoints``, units (``docs/epc.md`` sections 1, 5, 8).
 
 Contract: phonopy's primitive cell must be exactly the H(R) structure (same atom order,
 positions and masses); :func:`check_primitive` asserts it. Eigenvectors are phonopy's

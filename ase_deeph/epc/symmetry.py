@@ -1,7 +1,7 @@
-"""Space-group reduction of the finite-difference displacements (``epc.md`` section 3.2, item 7).
+"""Space-group reduction of the finite-difference displacements (``docs/epc.md`` section 3.3).
 
 Only one atom per orbit of the space group is displaced; the derivatives of the other atoms
-follow from the rotation law of orbital blocks (``conventions.md`` section 6.2). An operation
+follow from the rotation law of orbital blocks (``docs/conventions.md`` section 6.2). An operation
 g = (W, t) (fractional; Cartesian rotation Q) maps atom a of cell R onto atom g(a) of cell R'
 with ``W (tau_a + R) + t = tau_g(a) + R'``. If kappa = g(kappa0), the structure with kappa0
 displaced by u maps onto the structure with kappa displaced by Q u, so::

@@ -3,8 +3,8 @@
 :func:`toy_hs` turns any :class:`ase.Atoms` into an :class:`~interfaces.hsdata.HSData`
 so that every stage (conversion, training, solvers, EPC) can be tested without DFT.
 
-Construction (e3nn basis, ``shared/design/conventions.md`` section 6.2)
------------------------------------------------------------------------
+Construction (e3nn basis, ``docs/conventions.md`` section 6.2)
+--------------------------------------------------------------
 Two-centre block between shell a (l_a) of atom i and shell b (l_b) of atom j, bond
 ``d = tau_j + R @ cell - tau_i``, r = |d|, for H and S alike::
 

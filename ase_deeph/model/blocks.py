@@ -1,7 +1,7 @@
 """Orbital blocks <-> irreps (Wigner 3j), and the output layout of a multi-element basis.
 
 For a shell pair (l1, l2) a block is a sum of irreps L = |l1 - l2| .. l1 + l2 with parity
-(-1)^(l1 + l2) (``shared/design/conventions.md`` section 7)::
+(-1)^(l1 + l2) (``docs/conventions.md`` section 7)::
 
     H[m1, m2] = sum_L sum_M w3j(l1, l2, L)[m1, m2, M] x_L[M]
     x_L[M]    = (2L + 1) sum_{m1, m2} w3j(l1, l2, L)[m1, m2, M] H[m1, m2]

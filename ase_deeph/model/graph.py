@@ -1,9 +1,11 @@
 """Structure -> graph: directed edges (i, j, R) within a cutoff, and the map to target blocks.
 
 Edges are every pair with ``|tau_j + R @ cell - tau_i| < r_cut`` except the on-site
-(i, i, 0), found with the k-d tree pair search of
-:func:`interfaces.nao.overlap.overlap_edges` (10-50x faster than ASE's binned neighbour
-list at 10^2-10^4 atoms; same edge set). Predictions live in *rows*: row ``i < n_atoms``
+(i, i, 0), from the one neighbour-list builder of the package,
+:func:`interfaces.neighbors.neighbour_list` (a k-d tree search, 10-50x faster than ASE's
+binned neighbour list at 10^2-10^4 atoms; same edge set), which also gives the blocks of
+the labels (toy model, PySCF, numerical-orbital overlaps), so a graph and the label blocks
+of the same cutoff agree by construction. Predictions live in *rows*: row ``i < n_atoms``
 is the on-site block of atom i, row ``n_atoms + e`` the block of edge e. Both directions of
 every pair are edges, so ``reverse`` maps (i, j, R) to (j, i, -R).
 """
@@ -16,7 +18,7 @@ import numpy as np
 from ase import Atoms
 
 from interfaces.hsdata import HSData
-from interfaces.nao.overlap import overlap_edges
+from interfaces.neighbors import neighbour_list
 
 __all__ = ["Graph", "build_graph", "target_rows", "reverse_rows"]
 
@@ -69,18 +71,24 @@ def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 def build_graph(atoms: Atoms, r_cut: float) -> Graph:
-    """Directed off-site edges of ``atoms`` within ``r_cut`` Angstrom (k-d tree search)."""
-    if r_cut <= 0:
-        raise ValueError(f"r_cut must be positive, got {r_cut}")
-    (i, j), shift = overlap_edges(atoms, {}, r_cut=float(r_cut))
-    off = (i != j) | np.any(shift != 0, axis=1)  # drop the on-site (i, i, 0)
-    i, j, shift = i[off], j[off], shift[off]
-    order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], j, i))  # by (i, j, R)
-    i, j, shift = i[order], j[order], shift[order]
+    """Directed off-site edges of ``atoms`` within ``r_cut`` Angstrom.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure (Angstrom); any mix of periodic and non-periodic directions.
+    r_cut : float
+        Cutoff radius, Angstrom (strict).
+
+    Returns
+    -------
+    Graph
+        Edges of :func:`interfaces.neighbors.neighbour_list` without the on-site pairs,
+        sorted by (i, j, R).
+    """
+    i, j, shift = neighbour_list(atoms, float(r_cut), self_interaction=False)  # [n_edges]
     pos = np.asarray(atoms.positions, dtype=np.float64)
     vec = pos[j] - pos[i] + shift @ np.asarray(atoms.cell, dtype=np.float64)  # [n_edges, 3]
-    keep = np.einsum("nc,nc->n", vec, vec) < r_cut * r_cut  # exact, symmetric under reversal
-    i, j, shift, vec = i[keep], j[keep], shift[keep], vec[keep]
     n = len(atoms)
     reverse = _lookup(_keys(i, j, shift, n), _keys(j, i, -shift, n))
     if np.any(reverse < 0):

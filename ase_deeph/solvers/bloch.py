@@ -1,6 +1,6 @@
 """Bloch sums H(k), S(k) of an :class:`interfaces.hsdata.HSData`, dense and sparse.
 
-Convention (``conventions.md`` section 6.3)::
+Convention (``docs/conventions.md`` section 6.3)::
 
     H(k) = sum_R H(R) exp(+2 pi i k.R),   S(k) = sum_R S(R) exp(+2 pi i k.R)
 

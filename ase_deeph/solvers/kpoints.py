@@ -1,7 +1,11 @@
 """k-point meshes (Monkhorst-Pack, Gamma-centred), spglib irreducible reduction, band paths.
 
 All k-points are fractional (reduced reciprocal) coordinates, shape (nk, 3).
-Directions with ``pbc = False`` always get a single k-point (k = 0).
+Directions with ``pbc = False`` always get a single k-point (k = 0). The mesh size of a
+k-point spacing is :func:`interfaces.kspacing.default_kmesh` (the package's one rule).
+
+The Gamma-centring switch is spelled ``gamma_centred``; the keyword ``gamma_centered``
+is still accepted by :func:`mesh_points` and :func:`kmesh` (existing callers).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class KMesh:
     ----------
     size : tuple of int
         Mesh divisions (n1, n2, n3).
-    gamma_centered : bool
+    gamma_centred : bool
         Gamma-centred (True) or Monkhorst-Pack (False) mesh.
     kpts : ndarray, shape (nk, 3)
         Irreducible (or all, without symmetry) fractional k-points.
@@ -38,7 +42,7 @@ class KMesh:
     """
 
     size: tuple[int, int, int]
-    gamma_centered: bool
+    gamma_centred: bool
     kpts: np.ndarray
     weights: np.ndarray
     full_kpts: np.ndarray
@@ -58,29 +62,42 @@ def _size(size, pbc) -> tuple[int, int, int]:
     return tuple(int(x) for x in size)
 
 
-def _shift(size, gamma_centered: bool) -> np.ndarray:
+def _centred(gamma_centred: bool, gamma_centered: bool | None) -> bool:
+    """Resolve the ``gamma_centred`` switch and its old spelling ``gamma_centered``."""
+    if gamma_centered is None:
+        return bool(gamma_centred)
+    if gamma_centred and not gamma_centered:
+        raise TypeError("gamma_centred=True contradicts gamma_centered=False")
+    return bool(gamma_centered)
+
+
+def _shift(size, gamma_centred: bool) -> np.ndarray:
     """Return the spglib half-step shift: Monkhorst-Pack meshes are shifted along even divisions."""
     size = np.asarray(size)
-    return np.zeros(3, int) if gamma_centered else ((size + 1) % 2).astype(int)
+    return np.zeros(3, int) if gamma_centred else ((size + 1) % 2).astype(int)
 
 
-def mesh_points(size, gamma_centered: bool = False) -> np.ndarray:
+def mesh_points(size, gamma_centred: bool = False, *,
+                gamma_centered: bool | None = None) -> np.ndarray:
     """All points of a mesh, shape (n1 * n2 * n3, 3), fractional, folded into [-0.5, 0.5).
 
     Monkhorst-Pack: ``k_i = (2 r - n - 1) / (2 n)``, r = 1..n (contains Gamma only for
-    odd n). Gamma-centred: ``k_i = r / n``.
+    odd n). Gamma-centred (``gamma_centred``, old spelling ``gamma_centered``):
+    ``k_i = r / n``.
     """
+    centred = _centred(gamma_centred, gamma_centered)
     axes = []
     for n in np.broadcast_to(np.asarray(size, dtype=np.int64), (3,)):
         r = np.arange(n)
-        k = r / n if gamma_centered else (2 * r - n + 1) / (2 * n)
+        k = r / n if centred else (2 * r - n + 1) / (2 * n)
         axes.append(k - np.floor(k + 0.5))
     grid = np.meshgrid(*axes, indexing="ij")
     return np.stack([g.ravel() for g in grid], axis=1)
 
 
-def kmesh(atoms: Atoms, size, gamma_centered: bool = False, symmetry: bool = True,
-          time_reversal: bool = True, symprec: float = 1e-5) -> KMesh:
+def kmesh(atoms: Atoms, size, gamma_centred: bool = False, symmetry: bool = True,
+          time_reversal: bool = True, symprec: float = 1e-5, *,
+          gamma_centered: bool | None = None) -> KMesh:
     """Build a k-mesh and reduce it to the irreducible wedge with spglib.
 
     Parameters
@@ -89,7 +106,7 @@ def kmesh(atoms: Atoms, size, gamma_centered: bool = False, symmetry: bool = Tru
         Structure (cell, positions, numbers, pbc); magnetic moments are ignored.
     size : int or sequence of 3 int
         Divisions; forced to 1 along non-periodic directions.
-    gamma_centered : bool
+    gamma_centred : bool
         Gamma-centred instead of Monkhorst-Pack.
     symmetry : bool
         Reduce with the crystal point group (``spglib.get_ir_reciprocal_mesh``).
@@ -97,18 +114,21 @@ def kmesh(atoms: Atoms, size, gamma_centered: bool = False, symmetry: bool = Tru
         Also use k -> -k (valid without spin-orbit magnetism).
     symprec : float
         spglib tolerance, Angstrom.
+    gamma_centered : bool, optional
+        Old spelling of ``gamma_centred`` (keyword only).
 
     Returns
     -------
     KMesh
         Irreducible k-points with weights summing to 1.
     """
+    centred = _centred(gamma_centred, gamma_centered)
     size = _size(size, atoms.pbc)
-    shift = _shift(size, gamma_centered)
+    shift = _shift(size, centred)
     if not symmetry or not any(atoms.pbc):  # molecules: Gamma only, no spglib needed
-        full = mesh_points(size, gamma_centered)
+        full = mesh_points(size, centred)
         n = len(full)
-        return KMesh(size, gamma_centered, full, np.full(n, 1.0 / n), full, np.arange(n))
+        return KMesh(size, centred, full, np.full(n, 1.0 / n), full, np.arange(n))
     cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
     with warnings.catch_warnings():  # spglib 2.x deprecation noise about its error handling
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -121,7 +141,7 @@ def kmesh(atoms: Atoms, size, gamma_centered: bool = False, symmetry: bool = Tru
     full = full - np.floor(full + 0.5)
     irr, inverse, counts = np.unique(mapping, return_inverse=True, return_counts=True)
     kpts = full[irr]
-    return KMesh(size, gamma_centered, kpts, counts / counts.sum(), full,
+    return KMesh(size, centred, kpts, counts / counts.sum(), full,
                  inverse.reshape(-1).astype(np.int64))
 
 

@@ -8,11 +8,11 @@ Nothing here forms a dense n x n matrix.
   other time-reversal-invariant k-points) and the data is not spinor.
 * :func:`count_states_below` -- Sylvester's law of inertia: for S positive
   definite, the number of generalised eigenvalues below E equals the number of
-  negative pivots D of ``H - E S = L D L^dagger``.  SuperLU is run in symmetric
-  mode (symmetric fill-reducing ordering, ``diag_pivot_thresh = 0``, so no row
-  pivoting); then ``U = D L^dagger`` and the count is ``sum(diag(U) < 0)``.  If
-  SuperLU still pivots off the diagonal (an exactly singular pivot) E is moved
-  by a tiny amount and the count is redone.
+  negative pivots D of ``H - E S = L D L^dagger``, read from one factorisation by the
+  backend of :mod:`ase_deeph.solvers.factor` (MKL PARDISO when installed, for real
+  matrices; SuperLU in symmetric mode otherwise). If the factorisation is singular (E
+  on an eigenvalue) or SuperLU pivots off the diagonal, E is moved by a tiny amount and
+  the count is redone.
 * :func:`fermi_level_sparse` -- how the calculator gets E_F for large cells. At one
   k-point and spin channel (Gamma, the usual choice for 10^4 atoms) a windowed search:
   one symmetric-mode LU of ``H - E S`` gives the count N(E) *and*, reused as the
@@ -40,6 +40,7 @@ import scipy.sparse.linalg as spla
 
 from ase_deeph.solvers.bloch import bloch_sparse
 from ase_deeph.solvers.eigen import spin_degeneracy
+from ase_deeph.solvers.factor import factorize
 from interfaces.hsdata import HSData
 
 __all__ = [
@@ -104,8 +105,11 @@ def _eigsh(h, s, n_bands: int, sigma: float, vectors: bool):
     n = h.shape[0]
     if not 0 < n_bands < n - 1:
         raise ValueError(f"n_bands must be in 1..{n - 2} for a {n} x {n} problem")
+    fac = factorize(h - sigma * s)  # the same backend as the counts (solvers.factor)
+    if fac is None:
+        raise RuntimeError(f"H - sigma S is singular at sigma = {sigma} eV")
     out = spla.eigsh(h.tocsc(), k=n_bands, M=s.tocsc(), sigma=sigma, which="LM",
-                     return_eigenvectors=vectors)
+                     OPinv=fac.operator(), return_eigenvectors=vectors)
     e, v = out if vectors else (out, None)
     order = np.argsort(e.real)
     return e.real[order], (None if v is None else v[:, order])
@@ -140,25 +144,10 @@ def solve_sparse(hs: HSData, kpt, sigma: float, n_bands: int = 20,
     return SparseSolution(np.asarray(kpt, float).reshape(3), float(sigma), evals, evecs)
 
 
-def _factor(a: sp.spmatrix):
-    """Symmetric-mode SuperLU of a symmetric/Hermitian matrix; None if it pivoted or failed."""
-    try:
-        lu = spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
-    except RuntimeError:  # exactly singular: E is an eigenvalue
-        return None
-    return lu if np.array_equal(lu.perm_r, lu.perm_c) else None
-
-
-def _negatives(lu) -> int:
-    """Negative pivots of a symmetric-mode LU (``U = D L^dagger``): the inertia count."""
-    return int(np.count_nonzero(lu.U.diagonal().real < 0))
-
-
 def _negative_pivots(a: sp.spmatrix) -> int | None:
-    """Count the negative pivots of a symmetric/Hermitian matrix; None if SuperLU pivoted."""
-    lu = _factor(a)
-    return None if lu is None else _negatives(lu)
+    """Count the negative pivots of a symmetric/Hermitian matrix; None if singular/pivoted."""
+    fac = factorize(a)
+    return None if fac is None else fac.negatives
 
 
 def count_below(h, s, energy: float) -> int:
@@ -258,11 +247,10 @@ def _window(h, s, energy: float, m: int):
     Returns ``(count, eigenvalues ascending)`` or None when the factorisation pivoted or
     ``energy`` sits within ~1e-8 of an eigenvalue (the count would be unreliable).
     """
-    lu = _factor(h - energy * s)
-    if lu is None:
+    fac = factorize(h - energy * s)
+    if fac is None:
         return None
-    count = _negatives(lu)
-    op = spla.LinearOperator(h.shape, matvec=lu.solve, dtype=lu.U.dtype)
+    count, op = fac.negatives, fac.operator()
     try:
         ev = spla.eigsh(h.tocsc(), k=m, M=s.tocsc(), sigma=energy, which="LM", OPinv=op,
                         return_eigenvectors=False)

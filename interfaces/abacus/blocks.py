@@ -5,7 +5,7 @@ Both directions work in ABACUS orbital order (the caller applies
 are scattered into (and gathered from) the flat block arrays with index arithmetic.
 nspin = 4 files index a row as ``2 * orbital + sigma``; blocks are stored spin-major
 (``[[uu, ud], [du, dd]]``), i.e. the (n, 2, m, 2) -> (2, n, 2, m) reshape of
-``formats.md`` 3.4 is done element-wise.
+``docs/formats.md`` 3.4 is done element-wise.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Everything here works on plain text and numpy arrays in ABACUS units (Ry) and in ABACUS
 orbital order; :mod:`interfaces.abacus.reader` converts to :class:`HSData`. Layouts follow
-``shared/design/formats.md`` section 3. Every parse error raises
+``docs/formats.md`` sections 3.2-3.4. Every parse error raises
 :class:`interfaces.errors.FormatError` naming the file.
 
 CSR files are parsed without a Python loop per matrix element: the numeric body of a file

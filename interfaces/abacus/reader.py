@@ -1,6 +1,6 @@
 """ABACUS (LCAO) reader and writer: CSR H(R)/S(R) files <-> :class:`HSData`.
 
-Supported (``shared/design/formats.md`` section 3):
+Supported (``docs/formats.md`` section 3):
 
 * old CSR (ABACUS <= 3.9, ``data-HR-sparse_SPIN{0,1}.csr``, ``data-SR-sparse_SPIN0.csr``,
   ``SR.csr``) with or without the ``STEP:`` line, and new CSR (>= 3.10, ``hrs1_nao.csr``,
@@ -16,7 +16,7 @@ ABACUS order (m = 0, +1, -1, ..., times (-1)^m) with :mod:`interfaces.orbitals`,
 ``"abacus"``, after the spin de-interleaving.
 
 Edges and missing elements: the edge set is the union of the H and S keys, so every H block
-is kept even where S has none (S is zero there, ``formats.md`` 3.7). ABACUS drops elements
+is kept even where S has none (S is zero there, ``docs/formats.md`` 3.7). ABACUS drops elements
 below a threshold, so an element (or a whole block) may be stored while its Hermitian partner
 ``(j, i, -R)`` is not; the reader fills every such missing partner element with the conjugate
 of the stored one (count in ``metadata["abacus"]["n_filled_partners"]``); elements absent in

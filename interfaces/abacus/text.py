@@ -1,6 +1,6 @@
 """Small ABACUS text files: STRU, INPUT, KPT, running logs, ``.orb`` headers, UPF valence.
 
-Layouts follow ``shared/design/formats.md`` section 3.8. Lengths in STRU are Bohr (times
+Layouts follow ``docs/formats.md`` sections 3.8-3.9. Lengths in STRU are Bohr (times
 ``LATTICE_CONSTANT``); results are returned in Angstrom. Every parse error raises
 :class:`interfaces.errors.FormatError` naming the file.
 """

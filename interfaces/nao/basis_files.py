@@ -1,6 +1,6 @@
 """Readers of numerical atomic-orbital (NAO) radial basis files.
 
-Supported formats (``shared/design/formats.md`` sections 1.6, 3.5):
+Supported formats (``docs/formats.md`` section 6):
 
 * SIESTA ``.ion.xml`` and ``.ion`` (plain text): per orbital ``l, n, zeta`` and
   ``f(r) = R(r) / r^l`` on a uniform grid from r = 0 to the cutoff, in Bohr;

@@ -7,15 +7,18 @@ cutoffs (both (i, j, R) and (j, i, -R), on-site blocks included). Writers export
 code's convention with :func:`interfaces.orbitals.from_internal` (pass
 ``hs.metadata["overlap"]["shell_orders"]`` for SIESTA's file shell order).
 
-``overlap_gradient(atoms, basis)`` returns :class:`OverlapGradient`:
-``D^a_{mu nu} = <d phi_mu / d tau_i^a | phi_nu>`` for block (i, j, R), where only the
-centre tau_i of the bra orbital moves (``epc.md`` section 2.4). Off-site it equals
-``-dS_ij(R)/dd`` with d = tau_j + R.A - tau_i; on-site it is the antisymmetric block
-between shells l and l +- 1. Hence ``dS_e/dtau_i = D_e`` and
+``overlap_gradient(atoms, basis)`` returns :class:`~interfaces.overlap_gradient.OverlapGradient`
+with its one sign convention: ``D^a_{mu nu} = <d phi_mu / d tau_i^a | phi_nu>`` for block
+(i, j, R), where only the centre tau_i of the bra orbital moves (``docs/epc.md`` section 2.4).
+Off-site it equals ``-dS_ij(R)/dd`` with d = tau_j + R.A - tau_i; on-site it is the
+antisymmetric block between shells l and l +- 1. Hence ``dS_e/dtau_i = D_e`` and
 ``dS_e/dtau_j = D_{rev(e)}^T`` for i != j.
 
+Blocks are the pairs of the one neighbour-list builder,
+:func:`interfaces.neighbors.radius_pairs`.
+
 ``nonlocal_pairs(atoms, basis)`` lists the atom pairs that H couples through a shared
-non-local projector without overlapping (``conventions.md`` 8.2); ``overlap(...,
+non-local projector without overlapping (``docs/conventions.md`` 8.2); ``overlap(...,
 include_nonlocal=True)`` adds them as zero-S blocks so that the block set is a SIESTA H's.
 ``embed_basis_files`` / ``bases_from_metadata`` carry basis files inside JSON metadata
 (readers -> dataset -> model file) so that S of new structures can be recomputed.
@@ -29,11 +32,9 @@ import gzip
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from scipy.spatial import cKDTree
 
 from interfaces.errors import FormatError, reading
 from interfaces.hsdata import HSData
@@ -46,6 +47,8 @@ from interfaces.nao.basis_files import (
     read_basis_text,
 )
 from interfaces.nao.twocenter import TwoCenterSettings, TwoCenterTables
+from interfaces.neighbors import radius_pairs
+from interfaces.overlap_gradient import OverlapGradient
 
 __all__ = [
     "overlap", "overlap_gradient", "OverlapGradient", "load_bases", "overlap_edges",
@@ -53,33 +56,6 @@ __all__ = [
 ]
 
 _CHUNK = 20000  # edges per vectorised batch (bounds temporary memory)
-
-
-@dataclass(frozen=True, eq=False)
-class OverlapGradient:
-    """Orbital-gradient blocks aligned with the block layout of an overlap HSData.
-
-    Parameters
-    ----------
-    overlap : HSData
-        S(R) of the structure; its ``edge_index``, ``cell_shift`` and ``block_ptr``
-        define the layout of ``values``.
-    values : ndarray, shape (3, n_values)
-        ``D^a`` (a = x, y, z), Angstrom^-1: block e = (i, j, R) of component a is
-        ``values[a, block_ptr[e]:block_ptr[e+1]]`` reshaped C-order to (n_i, n_j) and
-        equals ``<d phi_{i mu} / d tau_i^a | phi_{j nu}, R>``.
-    """
-
-    overlap: HSData
-    values: np.ndarray
-
-    def block(self, i: int, j: int, shift=(0, 0, 0)) -> np.ndarray:
-        """Return D of block (i, j, R), shape (3, n_i, n_j) (KeyError if absent)."""
-        hs = self.overlap
-        e = int(hs.find_edges([i], [j], np.array(shift).reshape(1, 3))[0])
-        if e < 0:
-            raise KeyError(f"no block (i={i}, j={j}, R={tuple(shift)})")
-        return self.values[:, hs.block_index([e])[0]]
 
 
 def load_bases(basis) -> dict[str, RadialBasis]:
@@ -145,66 +121,34 @@ def bases_from_metadata(meta: Mapping) -> dict[str, RadialBasis]:
     return out
 
 
-def _frame(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-    """Cell whose non-periodic rows are replaced by an orthonormal complement, and pbc."""
-    cell = np.array(atoms.cell, dtype=np.float64)
-    pbc = np.asarray(atoms.pbc, dtype=bool)
-    if not pbc.all():
-        per = cell[pbc]
-        cell[~pbc] = np.linalg.svd(per)[2][len(per):] if len(per) else np.eye(3)
-    if abs(np.linalg.det(cell)) < 1e-12:
-        raise ValueError("the periodic cell vectors are zero or linearly dependent")
-    return cell, pbc
-
-
-def _pairs(atoms: Atoms, radii: np.ndarray, radii_b: np.ndarray | None = None):
-    """Directed pairs (i, j, R), i != j or R != 0, with |d| < radii[i] + radii_b[j] (k-d tree).
-
-    ``radii_b`` defaults to ``radii`` (a symmetric criterion).
-    """
-    radii_b = radii if radii_b is None else radii_b
-    r_max = radii.max() + radii_b.max()
-    cell, pbc = _frame(atoms)
-    frac = atoms.positions @ np.linalg.inv(cell)
-    wrap = np.where(pbc, np.floor(frac), 0).astype(np.int64)  # atoms moved into the cell
-    pos = atoms.positions - wrap @ cell
-    margin = np.where(pbc, r_max * np.linalg.norm(np.linalg.inv(cell), axis=0), 0.0)
-    n_img = np.ceil(margin).astype(np.int64)
-    shifts = np.stack(np.meshgrid(*[np.arange(-n, n + 1) for n in n_img], indexing="ij"),
-                      axis=-1).reshape(-1, 3)  # [n_shift, 3]
-    img = (frac - wrap)[None] + shifts[:, None]  # [n_shift, n_atoms, 3]
-    bound = np.where(pbc, margin, np.inf)
-    s_idx, a_idx = np.nonzero(np.all((img > -bound) & (img < 1 + bound), axis=2))
-    found = cKDTree(pos).sparse_distance_matrix(  # slightly wider: exact test below
-        cKDTree(pos[a_idx] + shifts[s_idx] @ cell), r_max * (1 + 1e-9) + 1e-9,
-        output_type="ndarray")
-    i, k = found["i"].astype(np.int64), found["j"].astype(np.int64)
-    j = a_idx[k]
-    shift = shifts[s_idx[k]] - wrap[j] + wrap[i]
-    # exact, reversal-symmetric test with the caller's positions (as build_graph does)
-    vec = atoms.positions[j] - atoms.positions[i] + shift @ np.asarray(atoms.cell)  # [n, 3]
-    ok = (np.einsum("nc,nc->n", vec, vec) < (radii[i] + radii_b[j]) ** 2) & (
-        (i != j) | np.any(shift != 0, axis=1))
-    return i[ok], j[ok], shift[ok]
-
-
-def overlap_edges(atoms: Atoms, cutoffs: dict[str, float], r_cut: float | None = None):
+def overlap_edges(atoms: Atoms, cutoffs: dict[str, float], r_cut: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Atom pairs (i, j, R) with |d| < rc_i + rc_j (or < ``r_cut``), on-site included.
 
-    ``cutoffs`` maps element symbols to orbital cutoff radii (Angstrom). Returns
-    ``edge_index`` (2, E) int64 and ``cell_shift`` (E, 3) int64, sorted by element pair,
-    then i, j, R.
+    The pairs come from the one neighbour-list builder,
+    :func:`interfaces.neighbors.radius_pairs`.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure (Angstrom).
+    cutoffs : dict of str to float
+        Orbital cutoff radius (Angstrom) of each element; unused with ``r_cut``.
+    r_cut : float, optional
+        Keep every pair with |d| < r_cut instead (:func:`interfaces.neighbors.neighbour_list`).
+
+    Returns
+    -------
+    edge_index : ndarray, shape (2, E), int64
+        (i, j) of each block, sorted by element pair, then i, j, R.
+    cell_shift : ndarray, shape (E, 3), int64
+        Lattice translation R of atom j.
     """
-    n = len(atoms)
     if r_cut is not None:
-        radii = np.full(n, 0.5 * r_cut)
+        radii = np.full(len(atoms), 0.5 * r_cut)  # [n_atoms]
     else:
         radii = np.array([cutoffs[s] for s in atoms.get_chemical_symbols()], dtype=np.float64)
-    i, j, shift = _pairs(atoms, radii) if n else (np.zeros(0, int),) * 2 + (np.zeros((0, 3)),)
-    i = np.concatenate([i, np.arange(n)])
-    j = np.concatenate([j, np.arange(n)])
-    shift = np.concatenate([shift, np.zeros((n, 3))]).astype(np.int64)
-    return _sorted_edges(atoms, i, j, shift)
+    return _sorted_edges(atoms, *radius_pairs(atoms, radii, self_interaction=True))
 
 
 def _unique_edges(i, j, shift, n: int):
@@ -249,7 +193,7 @@ def projector_radii(basis, projector_cutoffs: Mapping[str, float] | None = None
 
 def nonlocal_pairs(atoms: Atoms, basis, projector_cutoffs: Mapping[str, float] | None = None,
                    only_new: bool = True):
-    """Atom pairs coupled by H through a shared non-local projector (``conventions.md`` 8.2).
+    """Atom pairs coupled by H through a shared non-local projector (``docs/conventions.md`` 8.2).
 
     Atoms i and i' (image R) are paired when some projector atom j (any image) satisfies
     ``|tau_i - tau_j| < r_proj(j) + r_orb(i)`` and ``|tau_i' + R.A - tau_j| < r_proj(j) +
@@ -280,11 +224,8 @@ def nonlocal_pairs(atoms: Atoms, basis, projector_cutoffs: Mapping[str, float] |
     r_orb = np.array([bases[el].cutoff for el in symbols])  # [n_atoms]
     r_proj = np.array([proj[el] for el in symbols])  # [n_atoms]
     n = len(atoms)
-    i, j, shift = _pairs(atoms, r_orb, r_proj) if n else (np.zeros(0, int),) * 2 + (
-        np.zeros((0, 3), int),)
-    i = np.concatenate([i, np.arange(n)])  # every atom sees its own projectors
-    j = np.concatenate([j, np.arange(n)])
-    shift = np.concatenate([shift, np.zeros((n, 3), np.int64)]).astype(np.int64)
+    # every atom sees its own projectors: on-site entries included
+    i, j, shift = radius_pairs(atoms, r_orb, r_proj, self_interaction=True)
     order = np.argsort(j, kind="stable")
     i, j, shift = i[order], j[order], shift[order]
     counts = np.bincount(j, minlength=n)  # entries per projector atom
@@ -391,6 +332,19 @@ def overlap(atoms: Atoms, basis, r_cut: float | None = None,
 
 def overlap_gradient(atoms: Atoms, basis, r_cut: float | None = None,
                      settings: TwoCenterSettings | None = None) -> OverlapGradient:
-    """Overlap and orbital-gradient blocks D (module docstring); arguments as :func:`overlap`."""
+    """Overlap S(R) and its orbital-gradient blocks D from numerical radial basis files.
+
+    Parameters
+    ----------
+    atoms, basis, r_cut, settings
+        As for :func:`overlap`.
+
+    Returns
+    -------
+    OverlapGradient
+        ``overlap`` as :func:`overlap` returns it and ``values`` (3, n_values) in
+        1/Angstrom: ``<d phi_{i mu} / d tau_i^a, 0 | phi_{j nu}, R>`` (bra centre moved;
+        :mod:`interfaces.overlap_gradient`), on-site blocks included.
+    """
     hs, ds = _compute(atoms, _engine(basis, settings), r_cut, gradient=True)
-    return OverlapGradient(overlap=hs, values=ds)
+    return OverlapGradient(overlap=hs, values=ds)  # ds: [3, n_values]

@@ -1,4 +1,4 @@
-"""Block lists of H(R), S(R): Wigner-Seitz folding of k-space matrices, and neighbour pairs.
+"""Block lists of H(R), S(R): Wigner-Seitz folding of k-space matrices.
 
 On an ``N = n1 x n2 x n3`` mesh the inverse transform gives the Born-von Karman sums
 ``X_N(m) = sum_L X(m + N L)`` for ``m`` in the supercell. Each ``(i, j, m)`` is assigned to
@@ -7,6 +7,10 @@ weight. If every supercell translation is at least ``2 r_cut`` long, each pair w
 ``r_cut`` is its own unique minimal image and its aliasing partners are at least ``r_cut``
 away, where the compact basis has decayed: for 8-atom Si at r_cut = 8 A the 3x3x3 mesh
 gives H within 2e-7 eV (S within 2e-9) of the 5x5x5 one.
+
+The candidate blocks (i, j, R) within ``r_cut`` come from the one neighbour-list builder
+(:func:`interfaces.neighbors.neighbour_list`), so the folded blocks are those of
+:func:`interfaces.pyscf.overlap` and of a model graph with the same cutoff.
 """
 
 from __future__ import annotations
@@ -16,12 +20,10 @@ import math
 
 import numpy as np
 from ase import Atoms
-from ase.neighborlist import primitive_neighbor_list
 
-__all__ = [
-    "shortest_translation", "dense_mesh", "mesh_kpoints", "fold",
-    "neighbour_pairs", "sort_edges",
-]
+from interfaces.neighbors import neighbour_list
+
+__all__ = ["shortest_translation", "dense_mesh", "mesh_kpts", "fold"]
 
 _DEGENERATE = 1e-6  # Angstrom
 
@@ -59,15 +61,18 @@ def dense_mesh(lattice: np.ndarray, periodic, r_cut: float, minimum=(1, 1, 1)) -
     raise ValueError("could not find a dense mesh (is the vacuum too thin?)")
 
 
-def mesh_kpoints(mesh) -> np.ndarray:
+def mesh_kpts(mesh) -> np.ndarray:
     """Fractional Gamma-centred k-points in PySCF ``make_kpts`` order, shape (n_k, 3)."""
     axes = [np.arange(n) / n for n in mesh]
     return np.array(list(itertools.product(*axes)))
 
 
+_L_RANGE = (-2, 2)  # supercell translations N L tried per offset m: L in [-2, 1]^3
+
+
 def _image_shifts(mesh) -> np.ndarray:
     """Supercell translations ``N L`` tried for every offset m, shape (n_L, 3)."""
-    shifts = np.array(list(itertools.product(range(-2, 2), repeat=3)))
+    shifts = np.array(list(itertools.product(range(*_L_RANGE), repeat=3)))
     return shifts * np.asarray(mesh)[None, :]
 
 
@@ -79,7 +84,7 @@ def fold(xk: list[np.ndarray], mesh, lattice: np.ndarray, positions: np.ndarray,
     Parameters
     ----------
     xk : list of ndarray, each (n_k, n_ao, n_ao) complex
-        Matrices at :func:`mesh_kpoints` ``(mesh)``, lattice gauge
+        Matrices at :func:`mesh_kpts` ``(mesh)``, lattice gauge
         ``X(k) = sum_R X(R) exp(+i 2 pi k.R)``.
     mesh : tuple of int
         The k-mesh.
@@ -94,8 +99,9 @@ def fold(xk: list[np.ndarray], mesh, lattice: np.ndarray, positions: np.ndarray,
 
     Returns
     -------
-    edge_index : ndarray, shape (2, n_edges)
-    cell_shift : ndarray, shape (n_edges, 3)
+    edge_index : ndarray, shape (2, n_edges), int64
+        Sorted by (i, j, R).
+    cell_shift : ndarray, shape (n_edges, 3), int64
     values : list of ndarray
         Per input matrix, the flat real blocks in edge order (C-order (n_i, n_j) each,
         degeneracy weight applied).
@@ -107,64 +113,57 @@ def fold(xk: list[np.ndarray], mesh, lattice: np.ndarray, positions: np.ndarray,
     # each [n1, n2, n3, n_ao, n_ao]: X_N(m) = 1/N sum_k X(k) exp(-i 2 pi k.m)
     xr = [np.fft.fftn(x.reshape(*mesh, n_ao, n_ao), axes=(0, 1, 2)) / n_k for x in xk]
     max_imag = max(float(np.abs(f.imag).max()) for f in xr)
-    ii, jj, p_idx, mi, shift, w = _images(mesh, lattice, positions, r_cut)
-    edge_index = np.stack([ii[p_idx], jj[p_idx]])
-    values = [_gather(f, ii, jj, p_idx, mi, w, ao_offsets) for f in xr]
-    return edge_index, shift, values, max_imag
+    i, j, shift, weight = _images(mesh, lattice, positions, r_cut)
+    m = np.mod(shift, np.asarray(mesh))  # [n_edges, 3]: mesh cell of each image
+    values = [_gather(f, i, j, m, weight, ao_offsets) for f in xr]
+    return np.stack([i, j]), shift, values, max_imag
 
 
 def _images(mesh: tuple, lattice: np.ndarray, positions: np.ndarray, r_cut: float):
     """Wigner-Seitz images within r_cut of every atom pair of the folded mesh.
 
-    Returns per-pair atom indices ``ii, jj`` [n_pairs], and per kept image its pair
-    ``p_idx``, mesh cell ``mi`` [n, 3], lattice vector R [n, 3] and degeneracy weight [n].
-    """
-    ms = np.array(list(itertools.product(*[range(n) for n in mesh])))  # [n_m, 3]
-    shifts = _image_shifts(mesh)
-    rm = ms[:, None, :] + shifts[None, :, :]  # [n_m, n_L, 3]
-    base = rm @ lattice  # [n_m, n_L, 3]
-    n_at = len(positions)
-    ii, jj = (a.ravel() for a in np.meshgrid(np.arange(n_at), np.arange(n_at), indexing="ij"))
-    dij = positions[jj] - positions[ii]  # [n_pairs, 3]
-    dist = np.linalg.norm(dij[:, None, None, :] + base[None], axis=-1)  # [n_pairs, n_m, n_L]
-    degenerate = dist < dist.min(axis=2, keepdims=True) + _DEGENERATE
-    weight = 1.0 / degenerate.sum(axis=2)  # [n_pairs, n_m]
-    p_idx, m_idx, l_idx = np.nonzero(degenerate & (dist < r_cut))  # sorted by pair
-    return ii, jj, p_idx, ms[m_idx], rm[m_idx, l_idx], weight[p_idx, m_idx]
-
-
-def _gather(f: np.ndarray, ii, jj, p_idx, mi, w, ao_offsets) -> np.ndarray:
-    """Flat weighted real blocks of one real-space stack ``f`` in edge order."""
-    parts = []
-    for p in np.unique(p_idx):  # loop over atom pairs, vectorised over their images
-        sel = np.flatnonzero(p_idx == p)
-        a, b = ii[p], jj[p]
-        blk = f[mi[sel, 0], mi[sel, 1], mi[sel, 2],
-                ao_offsets[a]:ao_offsets[a + 1], ao_offsets[b]:ao_offsets[b + 1]]
-        parts.append((w[sel, None, None] * blk.real).ravel())
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def neighbour_pairs(atoms: Atoms, r_cut: float) -> tuple[np.ndarray, np.ndarray]:
-    """All (i, j, R) with ``|tau_j + R - tau_i| < r_cut``, on-site included, sorted.
+    Candidates are the pairs (i, j, R) of :func:`~interfaces.neighbors.neighbour_list`
+    (all directions periodic) with ``R = m + N L``, ``L`` in [-2, 1]^3; an image is kept
+    when no other ``m + N L'`` of its class is shorter (1e-6 Angstrom tolerance).
 
     Returns
     -------
-    edge_index : ndarray, shape (2, n_edges), int64
-    cell_shift : ndarray, shape (n_edges, 3), int64
+    i, j : ndarray, shape (n_edges,), int64
+    shift : ndarray, shape (n_edges, 3), int64
+        Lattice vector R, sorted by (i, j, R).
+    weight : ndarray, shape (n_edges,)
+        1 / number of degenerate minimal images of the class of R.
     """
-    cell = np.asarray(atoms.cell)
-    if not np.any(atoms.pbc) and not np.any(cell):
-        span = np.ptp(atoms.positions, axis=0) + 2 * r_cut + 1.0
-        cell = np.diag(span)
-    i, j, shift = primitive_neighbor_list(
-        "ijS", atoms.pbc, cell, atoms.positions, r_cut, self_interaction=True)
-    edge_index = np.stack([i, j]).astype(np.int64)
-    order = sort_edges(edge_index, shift)
-    return edge_index[:, order], shift[order].astype(np.int64)
+    n = np.asarray(mesh, dtype=np.int64)  # [3]
+    lattice = np.asarray(lattice, dtype=np.float64)
+    atoms = Atoms(positions=np.asarray(positions, dtype=np.float64), cell=lattice, pbc=True)
+    i, j, shift = neighbour_list(atoms, r_cut)
+    m = np.mod(shift, n)  # [n_c, 3]
+    lo, hi = _L_RANGE
+    ell = (shift - m) // n  # [n_c, 3]
+    inside = np.all((ell >= lo) & (ell < hi), axis=1)
+    i, j, shift, m = i[inside], j[inside], shift[inside], m[inside]
+    dij = positions[j] - positions[i]  # [n_c, 3]
+    dist = np.linalg.norm(dij[:, None, :] + (m[:, None, :] + _image_shifts(mesh)[None])
+                          @ lattice, axis=-1)  # [n_c, n_L]
+    own = np.linalg.norm(dij + shift @ lattice, axis=-1)  # [n_c]
+    best = dist.min(axis=1) + _DEGENERATE  # [n_c]
+    keep = own < best
+    weight = 1.0 / (dist < best[:, None]).sum(axis=1)
+    return i[keep], j[keep], shift[keep], weight[keep]
 
 
-def sort_edges(edge_index: np.ndarray, cell_shift: np.ndarray) -> np.ndarray:
-    """Canonical order of blocks: by i, then j, then R (lexicographic)."""
-    r = np.asarray(cell_shift)
-    return np.lexsort((r[:, 2], r[:, 1], r[:, 0], edge_index[1], edge_index[0]))
+def _gather(f: np.ndarray, i, j, m, w, ao_offsets) -> np.ndarray:
+    """Flat weighted real blocks of one real-space stack ``f`` in edge order.
+
+    ``f`` is [n1, n2, n3, n_ao, n_ao]; edges sorted by (i, j) form contiguous runs per
+    atom pair, gathered at once.
+    """
+    parts = []
+    starts = np.flatnonzero(np.r_[True, (np.diff(i) != 0) | (np.diff(j) != 0)])
+    for lo, hi in zip(starts, np.r_[starts[1:], len(i)], strict=True):
+        a, b = i[lo], j[lo]
+        blk = f[m[lo:hi, 0], m[lo:hi, 1], m[lo:hi, 2],
+                ao_offsets[a]:ao_offsets[a + 1], ao_offsets[b]:ao_offsets[b + 1]]
+        parts.append((w[lo:hi, None, None] * blk.real).ravel())
+    return np.concatenate(parts) if parts else np.zeros(0)

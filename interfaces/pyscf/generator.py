@@ -32,6 +32,9 @@ from ase.units import Bohr, Ha
 
 from interfaces import orbitals
 from interfaces.hsdata import HSData
+from interfaces.kspacing import KSPACING_SCF, default_kmesh
+from interfaces.neighbors import neighbour_list, sort_edges
+from interfaces.overlap_gradient import OverlapGradient
 from interfaces.pyscf.basis import (
     DEFAULT_BASIS,
     MIN_EXPONENT,
@@ -47,13 +50,7 @@ from interfaces.pyscf.basis import (
     pair_integrals,
     pseudo_name,
 )
-from interfaces.pyscf.fold import (
-    dense_mesh,
-    fold,
-    neighbour_pairs,
-    shortest_translation,
-    sort_edges,
-)
+from interfaces.pyscf.fold import dense_mesh, fold, shortest_translation
 
 __all__ = [
     "run", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
@@ -63,8 +60,9 @@ __all__ = [
 
 #: Closest allowed interatomic distance, Angstrom.
 MIN_DISTANCE = 0.5
-#: Default SCF k-point spacing, 1/Angstrom (2 pi included): n_i = ceil(|b_i| / KSPACING).
-KSPACING = 0.5
+#: Default SCF k-point spacing, 1/Angstrom (2 pi included): n_i = ceil(|b_i| / KSPACING)
+#: (:func:`interfaces.kspacing.default_kmesh`, the package's one k-mesh rule).
+KSPACING = KSPACING_SCF
 _PRECISION = 1e-8  # PySCF lattice-sum precision of the SCF (1e-10 costs 30 % more per cycle)
 _MOLECULE_GRID_LEVEL = 5
 
@@ -97,39 +95,38 @@ def _setup(atoms: Atoms, basis: str) -> _Setup:
 
 def _to_hsdata(setup: _Setup, edge_index, cell_shift, h, s, internal: bool = False,
                **kw) -> HSData:
-    """Assemble flat blocks (PySCF order unless ``internal``) into canonical HSData."""
+    """Assemble flat blocks (PySCF order unless ``internal``) into canonical HSData.
+
+    The blocks arrive in the canonical (i, j, R) order (:func:`interfaces.neighbors.sort_edges`)
+    from the neighbour list, :func:`~interfaces.pyscf.fold.fold` or the molecule's pair grid.
+    """
+    order = sort_edges(edge_index, cell_shift)
+    if np.any(order != np.arange(len(order))):
+        raise RuntimeError("PySCF blocks are not in the canonical (i, j, R) order")
     hs = HSData(
         atoms=setup.atoms, basis={el: v[0] for el, v in setup.shells.items()},
         edge_index=edge_index, cell_shift=cell_shift, h=h, s=s, source_code="pyscf", **kw,
     )
-    order = sort_edges(hs.edge_index, hs.cell_shift)
-    if np.any(order != np.arange(len(order))):
-        hs = _reorder(hs, order)
     if internal:
         return hs
     return orbitals.to_internal(hs, "pyscf", {el: v[1] for el, v in setup.shells.items()})
 
 
-def _reorder(hs: HSData, order: np.ndarray) -> HSData:
-    """Return ``hs`` with its blocks permuted to ``order``."""
-    ptr = hs.block_ptr
-    sizes = np.diff(ptr)[order]
-    new_ptr = np.concatenate([[0], np.cumsum(sizes)])
-    idx = np.repeat(ptr[:-1][order] - new_ptr[:-1], sizes) + np.arange(new_ptr[-1])
-    return hs.replace(
-        edge_index=hs.edge_index[:, order], cell_shift=hs.cell_shift[order],
-        h=None if hs.h is None else hs.h[:, idx], s=None if hs.s is None else hs.s[idx],
-    )
-
-
-def default_kmesh(atoms: Atoms, kspacing: float = KSPACING) -> tuple[int, int, int]:
-    """SCF mesh ``n_i = ceil(|b_i| / kspacing)`` (1 along non-periodic directions)."""
-    recip = 2 * np.pi * np.linalg.norm(atoms.cell.reciprocal(), axis=1)
-    return tuple(int(max(1, math.ceil(b / kspacing - 1e-6))) if p else 1
-                 for b, p in zip(recip, atoms.pbc, strict=True))
-
-
 # --------------------------------------------------------------------------- overlap
+def _real_space(atoms: Atoms, basis: str, r_cut: float, gradient: bool):
+    """S(R) HSData of the blocks within ``r_cut`` (the one neighbour list), and D or None."""
+    setup = _setup(atoms, basis)
+    i, j, cell_shift = neighbour_list(setup.atoms, r_cut)
+    edge_index = np.stack([i, j])  # [2, n_edges]
+    s = _pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1)[0]  # [n_values]
+    hs = _to_hsdata(setup, edge_index, cell_shift, None, s, internal=True,
+                    metadata=_basis_metadata(setup, basis, r_cut))
+    if not gradient:
+        return hs, None
+    # D = <d phi_i / d tau_i | phi_j> = -<d phi_i / d r | phi_j> = -int1e_ipovlp, 1/Angstrom
+    return hs, -_pair_values(setup, edge_index, cell_shift, "int1e_ipovlp", 3) / Bohr
+
+
 def overlap(atoms: Atoms, basis: str = DEFAULT_BASIS, r_cut: float = 8.0) -> HSData:
     """Exact S(R) of a structure in real space, no SCF; linear in the number of atoms.
 
@@ -147,42 +144,26 @@ def overlap(atoms: Atoms, basis: str = DEFAULT_BASIS, r_cut: float = 8.0) -> HSD
     HSData
         ``s`` filled, ``h`` None; same blocks and values as :func:`run` gives.
     """
-    setup = _setup(atoms, basis)
-    edge_index, cell_shift = neighbour_pairs(setup.atoms, r_cut)
-    s = _pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1)[0]
-    return _to_hsdata(setup, edge_index, cell_shift, None, s, internal=True,
-                      metadata=_basis_metadata(setup, basis, r_cut))
-
-
-@dataclass(frozen=True)
-class OverlapGradient:
-    """Overlap derivatives ``<d phi_i / d r_c | phi_j(R)>`` of every block.
-
-    Attributes
-    ----------
-    hs : HSData
-        Block list and S (internal orbital order).
-    grad : ndarray, shape (3, n_values)
-        Per Cartesian component c (x, y, z) the flat blocks of
-        ``<d phi_i/d r_c, 0 | phi_j, R>`` in 1/Angstrom, in ``hs`` block layout. Moving
-        atom i by u changes S_ij(R) by ``-u . grad_ij`` and moving j changes it by
-        ``+u . grad_ij``. On-site blocks are included.
-    """
-
-    hs: HSData
-    grad: np.ndarray
+    return _real_space(atoms, basis, r_cut, gradient=False)[0]
 
 
 def overlap_gradient(atoms: Atoms, basis: str = DEFAULT_BASIS,
                      r_cut: float = 8.0) -> OverlapGradient:
-    """S(R) and its bond-vector gradient blocks (``int1e_ipovlp``) in real space."""
-    setup = _setup(atoms, basis)
-    edge_index, cell_shift = neighbour_pairs(setup.atoms, r_cut)
-    s = _pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1)[0]
-    g = _pair_values(setup, edge_index, cell_shift, "int1e_ipovlp", 3) / Bohr
-    meta = _basis_metadata(setup, basis, r_cut)
-    hs = _to_hsdata(setup, edge_index, cell_shift, None, s, internal=True, metadata=meta)
-    return OverlapGradient(hs=hs, grad=g)
+    """S(R) and its orbital-gradient blocks D in real space (PySCF ``int1e_ipovlp``).
+
+    Parameters
+    ----------
+    atoms, basis, r_cut
+        As for :func:`overlap`.
+
+    Returns
+    -------
+    OverlapGradient
+        ``overlap`` as :func:`overlap` returns it and ``values`` (3, n_values) in
+        1/Angstrom: ``<d phi_{i mu} / d tau_i^a, 0 | phi_{j nu}, R>`` (bra centre moved;
+        :mod:`interfaces.overlap_gradient`), i.e. minus ``int1e_ipovlp``; on-site included.
+    """
+    return OverlapGradient(*_real_space(atoms, basis, r_cut, gradient=True))
 
 
 def _pair_values(setup: _Setup, edge_index, cell_shift, intor: str, comp: int,
@@ -370,11 +351,11 @@ def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
     kpts = cell.make_kpts(kmesh)
     mf = _scf(dft.KRKS(cell, kpts, xc=xc).multigrid_numint(), atoms.get_chemical_formula(),
               **scf)
-    kd = cell.make_kpts(dmesh)
+    kpts_dense = cell.make_kpts(dmesh)
     dm = mf.make_rdm1()
-    hk = np.asarray(mf.get_hcore(cell, kd)) + np.asarray(
-        mf.get_veff(cell, dm, kpts=kpts, kpts_band=kd))  # [n_kd, n_ao, n_ao], Hartree
-    sk = np.asarray(mf.get_ovlp(cell, kd))  # [n_kd, n_ao, n_ao]
+    hk = np.asarray(mf.get_hcore(cell, kpts_dense)) + np.asarray(
+        mf.get_veff(cell, dm, kpts=kpts, kpts_band=kpts_dense))  # [n_kd, n_ao, n_ao], Ha
+    sk = np.asarray(mf.get_ovlp(cell, kpts_dense))  # [n_kd, n_ao, n_ao]
     ao_offsets = np.append(cell.aoslice_by_atom()[:, 2], cell.nao_nr())
     edge_index, cell_shift, (h, s_fold), max_imag = fold(
         [hk, sk], dmesh, lattice, atoms.positions, ao_offsets, r_cut)

@@ -1,6 +1,6 @@
 """SIESTA ``.HSX`` (versions 0, 1, 2) and ``.TSHS`` (version 1) reader; HSX writer.
 
-Layouts, units and the spin-orbit storage rule follow ``shared/design/formats.md`` section 1.
+Layouts, units and the spin-orbit storage rule follow ``docs/formats.md`` section 1.
 The reader turns SIESTA's orbital-level sparse rows into :class:`HSData` blocks with numpy
 (no Python loop per element), converts Ry -> eV and Bohr -> Angstrom with ``ase.units``,
 re-sorts the shells of every species by (l, zeta) and converts SIESTA's ``(-1)^m`` signs

@@ -2,7 +2,7 @@
 
 Each parser returns a :class:`RawSiesta` holding the quantities exactly as stored
 (Ry, Bohr, orbital-level sparse rows); :mod:`interfaces.siesta.reader` turns them into HSData.
-Layouts: ``shared/design/formats.md`` sections 1.1-1.3; TSHS v1 as found in the
+Layouts: ``docs/formats.md`` sections 1.1-1.3 and 1.6; TSHS v1 as found in the
 samples' bytes: ``version | na_u no_u no_s nspin nnz | nsc | cell, xa | Gamma TSGamma onlyS |
 kscell kdispl | Ef Qtot Temp | istep ia1 | lasto(0:na_u) | numh | listh rows | S rows |
 nspin x H rows | isc_off (unless Gamma)``.

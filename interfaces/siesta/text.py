@@ -1,6 +1,6 @@
 """SIESTA text files: EIG, KP, ORB_INDX, XV, STRUCT_OUT and fdf (read), fdf and XV (write).
 
-Units follow the files (``shared/design/formats.md`` section 1.6): EIG in eV, KP in
+Units follow the files (``docs/formats.md`` section 1.6): EIG in eV, KP in
 Cartesian Bohr^-1 (2 pi included), ORB_INDX cutoffs in Bohr, XV in Bohr, STRUCT_OUT in
 Angstrom (fractional positions). Returned structures are :class:`ase.Atoms` in Angstrom.
 All parsers accept ``*.gz`` files and raise :class:`~interfaces.errors.FormatError`.

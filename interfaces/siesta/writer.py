@@ -5,7 +5,7 @@ k-grid record; version 0 (single precision, xij, SIESTA 4.1 layout) exists so th
 reader can be tested. The species table, shell order and valence charges come from the
 ``siesta_*`` metadata written by :func:`interfaces.siesta.reader.read` when present, otherwise
 one species per element with shells in sorted order. Spinor H is written as nspin 8
-(spin-orbit storage rule, ``shared/design/formats.md`` section 1.5), or nspin 4 on request.
+(spin-orbit storage rule, ``docs/formats.md`` section 1.5), or nspin 4 on request.
 """
 
 from __future__ import annotations
