@@ -19,7 +19,8 @@ from ase.calculators.abc import GetOutputsMixin
 from ase.calculators.calculator import Calculator, all_changes
 
 from ase_deeph import solvers
-from ase_deeph.inference.base import HSProvider, resolve_provider
+from ase_deeph.inference.base import HSProvider
+from ase_deeph.inference.provider import resolve_provider
 from ase_deeph.solvers.conditioning import NUMERICAL, OverlapPolicy, check_spectrum
 from interfaces import HSData
 from interfaces.errors import ConfigError
@@ -191,7 +192,7 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         arr = np.asarray(kpts, dtype=float)
         if arr.ndim == 2:
             return arr, np.full(len(arr), 1.0 / len(arr))
-        mesh = solvers.kmesh(self.atoms, kpts, gamma_centered=self.parameters["gamma"],
+        mesh = solvers.kmesh(self.atoms, kpts, gamma_centred=self.parameters["gamma"],
                              symmetry=self.parameters["symmetry"])
         return mesh.kpts, mesh.weights
 

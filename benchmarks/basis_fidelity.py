@@ -43,7 +43,7 @@ def min_eig(basis: str) -> dict:
     out = {}
     for name, (atoms, mesh) in cells().items():
         s = bloch_matrices(ps.overlap(atoms, basis=basis, r_cut=8.0),
-                           mesh_points(mesh, gamma_centered=True), which=("s",)).s
+                           mesh_points(mesh, gamma_centred=True), which=("s",)).s
         out[name] = min(np.linalg.eigvalsh(x)[0] for x in s)
     return out
 

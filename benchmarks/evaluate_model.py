@@ -15,6 +15,9 @@ with the model and S(R) from the basis, then compare with the DFT H(R), S(R):
   with the unprojected DFT H(R)::
 
     python benchmarks/evaluate_model.py MODEL.safetensors DATASET.h5 [--kmesh 6 6 1]
+
+The comparison functions live in :mod:`ase_deeph.learn.evaluate` (``ase-deeph learn``
+evaluates its models with them).
 """
 
 from __future__ import annotations
@@ -28,34 +31,11 @@ import interfaces
 from ase_deeph import solvers
 from ase_deeph.cli.demo import compare_bands
 from ase_deeph.inference.provider import REFERENCE_THRESHOLD, ModelProvider
-
-
-def gauge_mae_meV(pred: interfaces.HSData, ref: interfaces.HSData) -> float:
-    """Mean |H_pred + mu S - H_ref| (meV) over the reference blocks, mu optimal."""
-    found = pred.find_edges(ref.edge_index[0], ref.edge_index[1], ref.cell_shift)
-    hp = np.zeros(ref.n_values)
-    for g in ref.shape_groups():
-        have = g[found[g] >= 0]
-        hp[ref.block_index(have)] = pred.h[0][pred.block_index(found[have])]
-    diff = ref.h[0] - hp
-    mu = float(diff @ ref.s / (ref.s @ ref.s))
-    return 1e3 * float(np.mean(np.abs(diff - mu * ref.s)))
-
-
-def predicted_levels(provider, pred, mesh, ghosts: str = "project", **fermi):
-    """Band energies (nspins, nk, nb) and E_F of a prediction, solved as the calculator does."""
-    if ghosts == "penalty":
-        e = solvers.eigenvalues(provider.solvable(pred), mesh.kpts)
-    else:
-        e = solvers.eigenvalues(pred, mesh.kpts,
-                                ill_threshold=provider.dense_threshold(pred, mesh.kpts))
-    return e, solvers.fermi_level(e, pred.n_electrons, mesh.weights, **fermi).fermi_level
-
-
-def reference_levels(ref, mesh, threshold: float = REFERENCE_THRESHOLD, **fermi):
-    """Band energies and E_F of DFT data with S directions below ``threshold`` projected."""
-    e = solvers.eigenvalues(ref, mesh.kpts, ill_threshold=threshold)
-    return e, solvers.fermi_level(e, ref.n_electrons, mesh.weights, **fermi).fermi_level
+from ase_deeph.learn.evaluate import (  # also imported from here by si_transfer.py
+    gauge_mae_meV,
+    predicted_levels,
+    reference_levels,
+)
 
 
 def main() -> None:
@@ -76,7 +56,7 @@ def main() -> None:
     for name in names:
         ref = interfaces.load(args.dataset, name)
         pred = provider(ref.atoms)
-        mesh = solvers.kmesh(ref.atoms, args.kmesh, gamma_centered=True)
+        mesh = solvers.kmesh(ref.atoms, args.kmesh, gamma_centred=True)
         fd = {"smearing": "fermi-dirac", "width": args.smearing}
         e_pred, ef_pred = predicted_levels(provider, pred, mesh, args.ghosts, **fd)
         row = {"name": name, "h_mae_meV": gauge_mae_meV(pred, ref)}

@@ -32,9 +32,9 @@ import torch
 from ase.build import bulk
 
 from ase_deeph.inference.predict import predict, tune_cpu_allocator
+from ase_deeph.model.config import ModelConfig
 from ase_deeph.model.graph import build_graph, reverse_rows
 from ase_deeph.model.network import HamiltonianNet
-from ase_deeph.training.config import ModelConfig
 
 #: DeePTB-E3 reference timings (s) on 2 CPU cores, constants quoted from issue 5
 DEEPTB = {"train": {64: 1.13}, "infer": {64: 0.41, 512: 5.0, 2048: 32.0}}

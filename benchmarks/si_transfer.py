@@ -22,18 +22,13 @@ import json
 import time
 from pathlib import Path
 
-from evaluate_model import (  # benchmarks/ is on sys.path when run as a script
-    gauge_mae_meV,
-    predicted_levels,
-    reference_levels,
-)
-
 import interfaces
 from ase_deeph import solvers
 from ase_deeph.cli.demo import compare_bands
 from ase_deeph.generation.config import GenerateConfig
 from ase_deeph.generation.generate import build_structure
 from ase_deeph.inference.provider import ModelProvider
+from ase_deeph.learn.evaluate import gauge_mae_meV, predicted_levels, reference_levels
 from interfaces import pyscf
 
 

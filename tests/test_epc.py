@@ -383,7 +383,7 @@ def test_eliashberg_consistency(si_derivs, si_phonopy):
     # independent lambda_q,nu at one q: eigenpairs solved at k + q directly, not mesh-reused
     from ase_deeph.solvers import mesh_points
 
-    kpts = mesh_points((4, 4, 4), gamma_centered=True)
+    kpts = mesh_points((4, 4, 4), gamma_centred=True)
     iq = 5
     modes = epc.phonon_modes(si_phonopy, res.modes.qpoints[iq:iq + 1], si_derivs.atoms)
     direct = epc.coupling(si_derivs, modes, kpts)

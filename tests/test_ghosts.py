@@ -29,7 +29,7 @@ def noisy_tbg(clean_tbg):
 
 def test_penalty_removes_ghosts_like_projection(noisy_tbg):
     hs = noisy_tbg
-    k = solvers.mesh_points((2, 2, 1), gamma_centered=True)
+    k = solvers.mesh_points((2, 2, 1), gamma_centred=True)
     proj = solvers.eigenvalues(hs, k, ill_threshold=1e-2)[0]  # reference: dense projection
     raw = solvers.eigenvalues(hs, k, ill_threshold=1e-10)[0]
     supp = solvers.eigenvalues(suppress_ghosts(hs), k, ill_threshold=1e-10)[0]

@@ -10,8 +10,8 @@ from ase.build import bulk, molecule
 from scipy.spatial.transform import Rotation
 
 from ase_deeph.inference.predict import predict
+from ase_deeph.model.config import ModelConfig
 from ase_deeph.model.network import HamiltonianNet
-from ase_deeph.training.config import ModelConfig
 from interfaces.hsdata import HSData
 from interfaces.sph import orbital_rotation
 

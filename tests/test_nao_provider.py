@@ -165,8 +165,8 @@ torch = pytest.importorskip("torch")
 
 
 def _tiny_net(basis: dict, r_cut: float = 7.5):
+    from ase_deeph.model.config import ModelConfig
     from ase_deeph.model.network import HamiltonianNet
-    from ase_deeph.training.config import ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(r_cut=r_cut, l_max=2, channels=2, pseudo_channels=1, n_layers=1,

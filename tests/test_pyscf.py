@@ -184,7 +184,7 @@ def test_default_basis_is_well_conditioned():
 
     def min_eig(basis, atoms, mesh):
         hs = ps.overlap(atoms, basis=basis, r_cut=8.0)
-        s = bloch_matrices(hs, mesh_points(mesh, gamma_centered=True), which=("s",)).s
+        s = bloch_matrices(hs, mesh_points(mesh, gamma_centred=True), which=("s",)).s
         return min(np.linalg.eigvalsh(x)[0] for x in s)
 
     cells = _carbon_cells()

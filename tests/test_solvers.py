@@ -193,7 +193,7 @@ def test_sparse_fermi_level_degenerate_graphene(n, extra):
 @pytest.mark.parametrize("size", [6, 9])
 def test_irreducible_sums_equal_full_mesh(gamma, size):
     hs = graphene_pz(t=-2.7, s_nn=0.1, onsite=(0.4, -0.4))
-    mesh = solvers.kmesh(hs.atoms, size, gamma_centered=gamma)
+    mesh = solvers.kmesh(hs.atoms, size, gamma_centred=gamma)
     assert mesh.size == (size, size, 1) and len(mesh.full_kpts) == size * size
     assert mesh.nk < size * size and abs(mesh.weights.sum() - 1) < 1e-14
     full = solvers.mesh_points(mesh.size, gamma)
@@ -234,7 +234,7 @@ def _order(full, mesh):
 def test_half_filled_chain_fermi_at_band_centre(s, smearing, width):
     e0 = 0.3
     hs = chain(e0=e0, t=-1.0, s=s)
-    mesh = solvers.kmesh(hs.atoms, 40, gamma_centered=True)  # contains k = +-1/4 (cos = 0)
+    mesh = solvers.kmesh(hs.atoms, 40, gamma_centred=True)  # contains k = +-1/4 (cos = 0)
     e = solvers.eigenvalues(hs, mesh.kpts)
     res = solvers.fermi_level(e, 1.0, mesh.weights, spin_degeneracy=2, smearing=smearing,
                               width=width)
@@ -250,7 +250,7 @@ def test_half_filled_chain_fermi_at_band_centre(s, smearing, width):
 def test_insulator_mid_gap():
     delta = 0.8
     hs = graphene_pz(t=-2.7, onsite=(delta, -delta))
-    mesh = solvers.kmesh(hs.atoms, 12, gamma_centered=True)  # contains K
+    mesh = solvers.kmesh(hs.atoms, 12, gamma_centred=True)  # contains K
     e = solvers.eigenvalues(hs, mesh.kpts)
     for width in (0.0, 0.01):
         res = solvers.fermi_level(e, 2.0, mesh.weights, spin_degeneracy=2, width=width)

@@ -54,6 +54,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from ase_deeph.cli.learn import learn_command
+
+    learn_command(args.structure, args.output, budget=args.budget, more=args.more,
+                  seed=args.seed, plan_only=args.plan_only, transfer=args.transfer,
+                  progress=not args.quiet)
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ase_deeph.cli.workflows import predict_file
 
@@ -119,7 +128,7 @@ def _formats_epilog(writable: bool | None = None) -> str:
 
 
 def _add_data_verbs(sub) -> None:
-    """``convert``, ``generate``, ``train``, ``predict``: data in, models and H out."""
+    """``convert``, ``generate``, ``train``, ``learn``, ``predict``: data in, models and H out."""
     from interfaces.registry import codes
 
     readable, writable = codes(), codes(writable=True)
@@ -149,6 +158,24 @@ def _add_data_verbs(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue an interrupted run exactly")
     t.add_argument("--force", action="store_true", help="replace a run already in the folder")
     t.set_defaults(func=_cmd_train)
+
+    lr = sub.add_parser("learn", help="a model for a new material in one command: plan, "
+                        "PySCF data, training, errors, model card (resumable)")
+    lr.add_argument("structure", help="structure file ASE can read, or an ase.build call "
+                    "such as 'bulk(\"InP\", \"zincblende\", a=5.87)'")
+    lr.add_argument("-o", "--output", required=True, help="output folder (rerun to resume)")
+    lr.add_argument("--budget", type=float, default=60.0,
+                    help="wall-time budget in minutes that sizes the plan (default 60)")
+    lr.add_argument("--more", type=int, default=0, metavar="N",
+                    help="N structures beyond the plan's, then retrain")
+    lr.add_argument("--seed", type=int, default=0)
+    lr.add_argument("--transfer", action="store_true",
+                    help="also compare with PySCF on a cell twice as large (budget allowing)")
+    lr.add_argument("--plan-only", action="store_true",
+                    help="print the preflight report (checks, settings, estimated times), "
+                         "save DIR/plan.json and stop")
+    lr.add_argument("-q", "--quiet", action="store_true", help="no report or progress bars")
+    lr.set_defaults(func=_cmd_learn)
 
     r = sub.add_parser("predict", help="predict H (and S) of a structure file",
                        epilog=_formats_epilog(writable=True),

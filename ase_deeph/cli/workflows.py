@@ -42,7 +42,7 @@ def load_input(path: str | os.PathLike, model=None) -> tuple[HSData, OverlapPoli
                 path, "is a structure file, not a DFT Hamiltonian: pass -m MODEL (e.g. "
                 "-m default) to predict H and S for it") from None
 
-    from ase_deeph.inference.base import resolve_provider
+    from ase_deeph.inference.provider import resolve_provider
 
     provider = resolve_provider(model, device="auto", overlap="auto")
     atoms = ase.io.read(path)

@@ -336,7 +336,7 @@ def _provider_threshold(provider, hs0: HSData) -> float:
     from ase_deeph.inference.base import as_provider
     from ase_deeph.solvers import mesh_points
 
-    mesh = mesh_points((4, 4, 4), gamma_centered=True)
+    mesh = mesh_points((4, 4, 4), gamma_centred=True)
     return float(as_provider(provider).policy.dense_threshold(hs0, mesh))
 
 

@@ -211,8 +211,8 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
     km, qm = np.asarray(k_mesh), np.asarray(q_mesh)
     if np.any(km % qm):
         raise ValueError(f"q_mesh {tuple(qm)} must divide k_mesh {tuple(km)}")
-    kpts = mesh_points(tuple(km), gamma_centered=True)
-    qpts = mesh_points(tuple(qm), gamma_centered=True)
+    kpts = mesh_points(tuple(km), gamma_centred=True)
+    qpts = mesh_points(tuple(qm), gamma_centred=True)
     order = np.argsort(_mesh_index(kpts, km))
     kpts = kpts[order]  # now C-order mesh
     sol = solve(derivs.hs0, kpts, return_vectors=True,

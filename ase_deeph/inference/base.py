@@ -16,7 +16,7 @@ from ase_deeph.inference.uncertainty import THRESHOLD
 from ase_deeph.solvers.conditioning import OverlapPolicy
 from interfaces.hsdata import HSData
 
-__all__ = ["HSProvider", "ProviderBase", "FunctionProvider", "as_provider", "resolve_provider"]
+__all__ = ["HSProvider", "ProviderBase", "FunctionProvider", "as_provider"]
 
 
 @runtime_checkable
@@ -91,14 +91,3 @@ def as_provider(obj) -> HSProvider:
         return FunctionProvider(obj)
     raise TypeError(f"expected a provider or a callable f(atoms) -> HSData, got {obj!r}")
 
-
-def resolve_provider(model, device: str = "auto", overlap="auto") -> HSProvider:
-    """Return the provider of a shipped model name, a model file, a loaded model or a callable.
-
-    Torch is imported only when a model is loaded (:mod:`ase_deeph.inference.provider`).
-    """
-    if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
-        return as_provider(model)
-    from ase_deeph.inference.provider import ModelProvider
-
-    return ModelProvider.from_any(model, device=device, overlap=overlap)

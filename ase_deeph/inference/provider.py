@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ase_deeph.inference.base import ProviderBase
+from ase_deeph.inference.base import HSProvider, ProviderBase, as_provider
 from ase_deeph.solvers.conditioning import GHOST_THRESHOLD, REFERENCE, OverlapPolicy
 from interfaces import HSData
 from interfaces.errors import ModelError
 
-__all__ = ["ModelProvider", "default_model_path", "model_path", "shipped_models"]
+__all__ = ["ModelProvider", "resolve_provider", "default_model_path", "model_path",
+           "shipped_models"]
 
 OVERLAP_CHOICES = ("auto", "basis", "model")
 
@@ -264,3 +265,13 @@ class ModelProvider(ProviderBase):
                           f"elements in the training data, e.g. {ex} (i, j, d, pair, min "
                           "training distance in Angstrom); predictions may be unreliable",
                           RuntimeWarning, stacklevel=2)
+
+
+def resolve_provider(model, device: str = "auto", overlap="auto") -> HSProvider:
+    """Return the provider of a shipped model name, a model file, a loaded model or a callable.
+
+    Torch is imported only when a model is loaded (:meth:`ModelProvider.from_any`).
+    """
+    if callable(model) and not isinstance(model, (str, bytes)) and not hasattr(model, "state_dict"):
+        return as_provider(model)
+    return ModelProvider.from_any(model, device=device, overlap=overlap)

@@ -17,8 +17,8 @@ import e3nn
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
+from ase_deeph.model.config import ModelConfig
 from ase_deeph.model.network import HamiltonianNet
-from ase_deeph.training.config import ModelConfig
 from interfaces.atomic import atomic_path
 from interfaces.errors import ModelError
 

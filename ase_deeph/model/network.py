@@ -26,6 +26,7 @@ from ase.data import atomic_numbers
 from torch import nn
 
 from ase_deeph.model.blocks import OutputLayout
+from ase_deeph.model.config import ModelConfig
 from ase_deeph.model.norms import RMSNorm
 from ase_deeph.model.so2 import (
     FrameMaps,
@@ -39,7 +40,6 @@ from ase_deeph.model.so2 import (
     to_frame,
     wigner_frames,
 )
-from ase_deeph.training.config import ModelConfig
 
 __all__ = ["HamiltonianNet", "hidden_spec"]
 

@@ -137,7 +137,7 @@ def ghost_prone(hs: HSData, small: int = 2000) -> bool:
 
     if hs.n_orbitals > small:
         return overlap_below(hs, GHOST_PRONE)
-    mesh = kmesh(hs.atoms, (3, 3, 3), gamma_centered=True, symmetry=False)
+    mesh = kmesh(hs.atoms, (3, 3, 3), gamma_centred=True, symmetry=False)
     return min_overlap_on(hs, mesh.kpts) < GHOST_PRONE
 
 

@@ -82,7 +82,7 @@ def band_targets(hs: HSData, spec: BandSpec) -> dict:
                          "'collinear' only)")
     if hs.s is None:
         raise ValueError("the band loss needs S in every structure")
-    kpts = mesh_points(spec.kmesh, gamma_centered=True)  # [nk, 3]
+    kpts = mesh_points(spec.kmesh, gamma_centred=True)  # [nk, 3]
     with warnings.catch_warnings():  # the projection is intended here
         warnings.simplefilter("ignore", RuntimeWarning)
         sol = solve(hs, kpts, return_vectors=True, ill_threshold=spec.ill_threshold)

@@ -157,7 +157,7 @@ class RadialBasis:
 
 
 # --------------------------------------------------------------------------- files
-def _read_text(path) -> tuple[str, str]:
+def read_text_digest(path) -> tuple[str, str]:
     """Return (text, sha256 of the uncompressed bytes); ``.gz`` is read transparently."""
     path = os.fspath(path)
     try:
@@ -172,7 +172,8 @@ def _read_text(path) -> tuple[str, str]:
         raise FormatError(path, "not a text basis file") from exc
 
 
-def _base(path) -> str:
+def basis_file_name(path) -> str:
+    """Return the file name of ``path`` without a ``.gz`` suffix (the name of the format)."""
     name = os.path.basename(os.fspath(path))
     return name[:-3] if name.endswith(".gz") else name
 
@@ -184,10 +185,10 @@ def read_basis(path, **kw) -> RadialBasis:
     ``.orb`` -> :func:`read_abacus_orb`, ``.pao`` -> :func:`read_openmx_pao` (``kw`` are
     passed on, e.g. ``multiplicity`` for OpenMX).
     """
-    name = _base(path).lower()
+    name = basis_file_name(path).lower()
     if name.endswith(".pao"):
         return read_openmx_pao(path, **kw)
-    return _parser(name, path)(*_read_text(path), path)
+    return text_parser(name, path)(*read_text_digest(path), path)
 
 
 def _guarded(parse):
@@ -208,7 +209,7 @@ def _declared(path, what: str, declared, found: int) -> None:
                                 f"{found} (truncated file?)")
 
 
-def _parser(name: str, path):
+def text_parser(name: str, path):
     """Text parser of a basis file name (``.ion.xml``, ``.ion``, ``.orb``)."""
     for suffix, parser in ((".ion.xml", _parse_ion_xml), (".ion", _parse_ion),
                            (".orb", _parse_abacus_orb)):
@@ -223,9 +224,9 @@ def read_basis_text(text: str, filename: str) -> RadialBasis:
     The sha256 is that of the UTF-8 encoded text (equal to the file's when the file was
     read as UTF-8 text, as :func:`read_basis` does).
     """
-    name = _base(filename)
+    name = basis_file_name(filename)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return _parser(name, filename)(text, digest, name)
+    return text_parser(name, filename)(text, digest, name)
 
 
 def _uniform_orbital(path, l_val, n, zeta, r_bohr, f, *, divided, pol=False, pop=np.nan):
@@ -263,7 +264,7 @@ def _xml_radfunc(block: str, path) -> tuple[np.ndarray, np.ndarray, float]:
 
 def read_ion_xml(path) -> RadialBasis:
     """Read a SIESTA ``.ion.xml`` file (f(r) = R(r)/r^l on a uniform Bohr grid)."""
-    return _parse_ion_xml(*_read_text(path), path)
+    return _parse_ion_xml(*read_text_digest(path), path)
 
 
 @_guarded
@@ -295,7 +296,7 @@ def _parse_ion_xml(text: str, digest: str, path) -> RadialBasis:
 
 def read_ion(path) -> RadialBasis:
     """Read a SIESTA plain-text ``.ion`` file (same content as ``.ion.xml``)."""
-    return _parse_ion(*_read_text(path), path)
+    return _parse_ion(*read_text_digest(path), path)
 
 
 @_guarded
@@ -339,7 +340,7 @@ def _ion_table(lines: list[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
 # --------------------------------------------------------------------------- ABACUS
 def read_abacus_orb(path) -> RadialBasis:
     """Read an ABACUS ``.orb`` file (R(r) itself on a uniform Bohr grid)."""
-    return _parse_abacus_orb(*_read_text(path), path)
+    return _parse_abacus_orb(*read_text_digest(path), path)
 
 
 @_guarded
@@ -396,7 +397,7 @@ def read_openmx_pao(path, multiplicity: dict[int, int] | None = None,
     n_grid : int
         Points of the uniform grid the log-grid data are resampled onto.
     """
-    text, digest = _read_text(path)
+    text, digest = read_text_digest(path)
     z = int(round(float(_pao_key(text, "AtomSpecies", path))))
     rc = float(_pao_key(text, "radial.cutoff.pao", path))
     lmax, mul = int(_pao_key(text, "PAO.Lmax", path)), int(_pao_key(text, "PAO.Mul", path))
@@ -438,4 +439,4 @@ def _finish(path, symbol: str, orbitals: list, source: str, digest: str,
     if not orbitals:
         raise FormatError(path, "no radial orbitals found")
     return RadialBasis(symbol=symbol, orbitals=tuple(orbitals), source=source, sha256=digest,
-                       filename=_base(path), projector_cutoffs=tuple(projectors))
+                       filename=basis_file_name(path), projector_cutoffs=tuple(projectors))

@@ -40,11 +40,11 @@ from interfaces.errors import FormatError, reading
 from interfaces.hsdata import HSData
 from interfaces.nao.basis_files import (
     RadialBasis,
-    _base,
-    _parser,
-    _read_text,
+    basis_file_name,
     read_basis,
     read_basis_text,
+    read_text_digest,
+    text_parser,
 )
 from interfaces.nao.twocenter import TwoCenterSettings, TwoCenterTables
 from interfaces.neighbors import radius_pairs
@@ -86,10 +86,10 @@ def embed_basis_files(paths: Mapping[str, str | os.PathLike]) -> dict:
     """
     files = {}
     for el, path in paths.items():
-        text, digest = _read_text(path)
-        _parser(_base(path), path)  # only text formats can be embedded
+        text, digest = read_text_digest(path)
+        text_parser(basis_file_name(path), path)  # only text formats can be embedded
         blob = gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
-        files[str(el)] = {"name": _base(path), "sha256": digest,
+        files[str(el)] = {"name": basis_file_name(path), "sha256": digest,
                           "content_gz_b64": base64.b64encode(blob).decode("ascii")}
     return {"kind": "nao", "files": files}
 
