@@ -27,7 +27,11 @@ peak RSS                   2.1 GB      5.1 GB      12.3 GB
 (6, 7) is 5.09 deg, (9, 10) 3.48 deg, (13, 14) 2.45 deg. Check of (6, 7) against a dense
 Gamma solve with the 1e-2 projection (40 s, 3.4 GB): E_F 7.72162 vs 7.72163 eV, the 16
 states agree to 0.014 meV; without the penalty the sparse E_F came out 6.5 eV off (ghost
-states). The states come out symmetric about E_F (+-0.603 eV, +-0.342 eV, +-0.178 eV), no ghost.
+states). Re-run on 2026-12-07 (``--m 6 --n 7``, MKL PARDISO backend, loaded machine, so
+no timings quoted from it): E_F = 7.7216 eV, gap at Gamma 1.2070 eV, 4 factorisations;
+the 16 states around E_F relative to it are -0.620 (x4), -0.6035 (x2), +0.6035 (x2),
++0.6221 (x4), +0.9155 (x4) eV: symmetric pairs at +-0.6035 eV, no ghost. (An earlier
+version of this note quoted states at +-0.342 and +-0.178 eV; they do not reproduce.)
 Bisection before the windowed search: 101 s (508 atoms) and 579 s (1,084 atoms) for E_F.
 
 The 11,164-atom magic-angle cell is out of reach of this machine's 23 GB: SuperLU's L + U
