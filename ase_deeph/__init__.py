@@ -44,7 +44,7 @@ MOVED_MODULES = {
     "ase_deeph.provider": "ase_deeph.inference.provider",
     "ase_deeph.accel": "ase_deeph.inference.accel",
     "ase_deeph.toy": "ase_deeph.inference.toy",
-    "ase_deeph.neighbors": "interfaces.neighbors",
+    "ase_deeph.neighbors": "interfaces.neighbours",
     "ase_deeph.generate": "ase_deeph.generation.generate",
     "ase_deeph.generate_configs": "ase_deeph.generation.config",
     "ase_deeph.structure_spec": "ase_deeph.generation.structure_spec",

@@ -42,6 +42,7 @@ MOVED_MODULES = {
     "interfaces.pyscf_fold": "interfaces.pyscf.fold",
     "interfaces.nao_overlap": "interfaces.nao.overlap",
     "interfaces.twocenter": "interfaces.nao.twocenter",
+    "interfaces.neighbors": "interfaces.neighbours",
 }
 _install_moved(MOVED_MODULES)
 

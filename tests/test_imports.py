@@ -11,7 +11,7 @@ TORCH_FREE = [
     "interfaces.sph", "interfaces.checks", "interfaces.errors", "interfaces.siesta.reader",
     "interfaces.abacus.reader", "interfaces.openmx", "interfaces.deeph", "interfaces.deeptb",
     "interfaces.nao.basis_files", "interfaces.nao.overlap", "interfaces.nao.twocenter",
-    "ase_deeph", "ase_deeph.inference.toy", "interfaces.neighbors", "ase_deeph.solvers",
+    "ase_deeph", "ase_deeph.inference.toy", "interfaces.neighbours", "ase_deeph.solvers",
     "ase_deeph.calculator", "ase_deeph.cli.convert", "ase_deeph.cli.workflows",
     "ase_deeph.generation.structures", "ase_deeph.epc", "ase_deeph.cli.epc",
     "ase_deeph.cli.app", "interfaces.pyscf.generator", "ase_deeph.generation.generate",

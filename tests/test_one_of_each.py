@@ -16,7 +16,7 @@ from ase_deeph.model.graph import build_graph
 from interfaces.kspacing import KSPACING_SCF, KSPACING_SOLVE, default_kmesh
 from interfaces.nao.basis_files import RadialBasis, RadialOrbital
 from interfaces.nao.twocenter import TwoCenterTables
-from interfaces.neighbors import neighbor_list, neighbour_list
+from interfaces.neighbours import neighbor_list, neighbour_list
 from interfaces.overlap_gradient import OverlapGradient
 
 DIMER = Atoms("Si2", positions=[[0.0, 0.0, 0.0], [0.3, -0.4, 2.3]])

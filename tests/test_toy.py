@@ -347,7 +347,7 @@ def _nl_cases() -> dict[str, Atoms]:
 @pytest.mark.parametrize("name", list(_nl_cases()))
 @pytest.mark.parametrize("r_cut", [0.9, 3.1, 6.5])
 def test_neighbor_list_matches_brute_force(name: str, r_cut: float) -> None:
-    from interfaces.neighbors import neighbor_list
+    from interfaces.neighbours import neighbor_list
 
     atoms = _nl_cases()[name]
     i, j, shift = neighbor_list(atoms, r_cut)

@@ -47,7 +47,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 
 from interfaces.hsdata import HSData
-from interfaces.neighbors import neighbor_list
+from interfaces.neighbours import neighbour_list
 from interfaces.sph import gaunt, real_sph_harm
 
 __all__ = ["ElementParams", "ToyParams", "DEFAULT_ELEMENTS", "toy_hs"]
@@ -210,7 +210,7 @@ def _edges(atoms: Atoms, elements: dict[str, ElementParams], params: ToyParams):
     symbols = np.array(atoms.get_chemical_symbols())
     r_cov = np.array([elements[s].r_cov(s) for s in symbols])  # [n_atoms]
     r_max = params.cutoff * 2.0 * r_cov.max() if len(r_cov) else 1.0
-    i, j, shift = neighbor_list(atoms, r_max)
+    i, j, shift = neighbour_list(atoms, r_max)
     r0 = r_cov[i] + r_cov[j]  # [n_pairs]
     vec = atoms.positions[j] - atoms.positions[i] + shift @ np.asarray(atoms.cell)
     dist = np.linalg.norm(vec, axis=1)

@@ -2,7 +2,7 @@
 
 Edges are every pair with ``|tau_j + R @ cell - tau_i| < r_cut`` except the on-site
 (i, i, 0), from the one neighbour-list builder of the package,
-:func:`interfaces.neighbors.neighbour_list` (a k-d tree search, 10-50x faster than ASE's
+:func:`interfaces.neighbours.neighbour_list` (a k-d tree search, 10-50x faster than ASE's
 binned neighbour list at 10^2-10^4 atoms; same edge set), which also gives the blocks of
 the labels (toy model, PySCF, numerical-orbital overlaps), so a graph and the label blocks
 of the same cutoff agree by construction. Predictions live in *rows*: row ``i < n_atoms``
@@ -18,7 +18,7 @@ import numpy as np
 from ase import Atoms
 
 from interfaces.hsdata import HSData
-from interfaces.neighbors import neighbour_list
+from interfaces.neighbours import neighbour_list
 
 __all__ = ["Graph", "build_graph", "target_rows", "reverse_rows"]
 
@@ -83,7 +83,7 @@ def build_graph(atoms: Atoms, r_cut: float) -> Graph:
     Returns
     -------
     Graph
-        Edges of :func:`interfaces.neighbors.neighbour_list` without the on-site pairs,
+        Edges of :func:`interfaces.neighbours.neighbour_list` without the on-site pairs,
         sorted by (i, j, R).
     """
     i, j, shift = neighbour_list(atoms, float(r_cut), self_interaction=False)  # [n_edges]

@@ -15,7 +15,7 @@ antisymmetric block between shells l and l +- 1. Hence ``dS_e/dtau_i = D_e`` and
 ``dS_e/dtau_j = D_{rev(e)}^T`` for i != j.
 
 Blocks are the pairs of the one neighbour-list builder,
-:func:`interfaces.neighbors.radius_pairs`.
+:func:`interfaces.neighbours.radius_pairs`.
 
 ``nonlocal_pairs(atoms, basis)`` lists the atom pairs that H couples through a shared
 non-local projector without overlapping (``docs/conventions.md`` 8.2); ``overlap(...,
@@ -47,7 +47,7 @@ from interfaces.nao.basis_files import (
     text_parser,
 )
 from interfaces.nao.twocenter import TwoCenterSettings, TwoCenterTables
-from interfaces.neighbors import radius_pairs
+from interfaces.neighbours import radius_pairs
 from interfaces.overlap_gradient import OverlapGradient
 
 __all__ = [
@@ -126,7 +126,7 @@ def overlap_edges(atoms: Atoms, cutoffs: dict[str, float], r_cut: float | None =
     """Atom pairs (i, j, R) with |d| < rc_i + rc_j (or < ``r_cut``), on-site included.
 
     The pairs come from the one neighbour-list builder,
-    :func:`interfaces.neighbors.radius_pairs`.
+    :func:`interfaces.neighbours.radius_pairs`.
 
     Parameters
     ----------
@@ -135,7 +135,7 @@ def overlap_edges(atoms: Atoms, cutoffs: dict[str, float], r_cut: float | None =
     cutoffs : dict of str to float
         Orbital cutoff radius (Angstrom) of each element; unused with ``r_cut``.
     r_cut : float, optional
-        Keep every pair with |d| < r_cut instead (:func:`interfaces.neighbors.neighbour_list`).
+        Keep every pair with |d| < r_cut instead (:func:`interfaces.neighbours.neighbour_list`).
 
     Returns
     -------

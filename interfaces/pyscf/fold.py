@@ -9,7 +9,7 @@ away, where the compact basis has decayed: for 8-atom Si at r_cut = 8 A the 3x3x
 gives H within 2e-7 eV (S within 2e-9) of the 5x5x5 one.
 
 The candidate blocks (i, j, R) within ``r_cut`` come from the one neighbour-list builder
-(:func:`interfaces.neighbors.neighbour_list`), so the folded blocks are those of
+(:func:`interfaces.neighbours.neighbour_list`), so the folded blocks are those of
 :func:`interfaces.pyscf.overlap` and of a model graph with the same cutoff.
 """
 
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from ase import Atoms
 
-from interfaces.neighbors import neighbour_list
+from interfaces.neighbours import neighbour_list
 
 __all__ = ["shortest_translation", "dense_mesh", "mesh_kpts", "fold"]
 
@@ -122,7 +122,7 @@ def fold(xk: list[np.ndarray], mesh, lattice: np.ndarray, positions: np.ndarray,
 def _images(mesh: tuple, lattice: np.ndarray, positions: np.ndarray, r_cut: float):
     """Wigner-Seitz images within r_cut of every atom pair of the folded mesh.
 
-    Candidates are the pairs (i, j, R) of :func:`~interfaces.neighbors.neighbour_list`
+    Candidates are the pairs (i, j, R) of :func:`~interfaces.neighbours.neighbour_list`
     (all directions periodic) with ``R = m + N L``, ``L`` in [-2, 1]^3; an image is kept
     when no other ``m + N L'`` of its class is shorter (1e-6 Angstrom tolerance).
 

@@ -33,7 +33,7 @@ from ase.units import Bohr, Ha
 from interfaces import orbitals
 from interfaces.hsdata import HSData
 from interfaces.kspacing import KSPACING_SCF, default_kmesh
-from interfaces.neighbors import neighbour_list, sort_edges
+from interfaces.neighbours import neighbour_list, sort_edges
 from interfaces.overlap_gradient import OverlapGradient
 from interfaces.pyscf.basis import (
     DEFAULT_BASIS,
@@ -97,7 +97,7 @@ def _to_hsdata(setup: _Setup, edge_index, cell_shift, h, s, internal: bool = Fal
                **kw) -> HSData:
     """Assemble flat blocks (PySCF order unless ``internal``) into canonical HSData.
 
-    The blocks arrive in the canonical (i, j, R) order (:func:`interfaces.neighbors.sort_edges`)
+    The blocks arrive in the canonical (i, j, R) order (:func:`interfaces.neighbours.sort_edges`)
     from the neighbour list, :func:`~interfaces.pyscf.fold.fold` or the molecule's pair grid.
     """
     order = sort_edges(edge_index, cell_shift)
