@@ -92,7 +92,7 @@ def band_errors(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: float
 
 def _mesh_of(ref: interfaces.HSData, kmesh=None):
     size = kmesh or ref.metadata.get("kmesh") or (1, 1, 1)
-    return solvers.kmesh(ref.atoms, tuple(int(k) for k in size), gamma_centered=True)
+    return solvers.kmesh(ref.atoms, tuple(int(k) for k in size), gamma_centred=True)
 
 
 def compare_structure(provider, ref: interfaces.HSData, smearing: float | None = None,
