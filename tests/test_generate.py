@@ -65,6 +65,17 @@ def test_si_strain_and_rattle_in_range():
         assert lo <= info["rattle_amplitude"] <= hi
 
 
+def test_vacancies_remove_seeded_atoms():
+    cfg = GenerateConfig.from_toml(CONFIGS / "silicon" / "3_vacancy.toml")
+    atoms, info = gen.build_structure(cfg, 0)
+    assert len(atoms) == 15 and len(info["vacancies"]) == 1
+    assert gen.build_structure(cfg, 0)[1]["vacancies"] == info["vacancies"]
+    plain = GenerateConfig.from_toml(CONFIGS / "silicon" / "2_bulk_2x1x1.toml")
+    assert "vacancies" not in gen.build_structure(plain, 0)[1]
+    with pytest.raises(ValueError, match="vacancies"):
+        GenerateConfig.from_dict({"perturb": {"vacancies": -1}})
+
+
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown keys"):
         GenerateConfig.from_dict({"system": {"prototipe": "si_bulk"}})
@@ -158,12 +169,13 @@ def test_periodic_generate_with_reference_guess(tmp_path):
     assert np.abs(cold.h - hs.h).max() < 1e-4
 
 
-CARBON = sorted((CONFIGS / "carbon").glob("*.toml"))
+CARBON = sorted((CONFIGS / "carbon").glob("*.toml")) + sorted(
+    (CONFIGS / "silicon").glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", CARBON, ids=[p.stem for p in CARBON])
 def test_carbon_family_configs_build_valid_structures(path):
-    """Every carbon training family: seeded, no overlaps, >= 2 r_cut across vacuum."""
+    """Every carbon and silicon training family: seeded, no overlaps, >= 2 r_cut of vacuum."""
     cfg = GenerateConfig.from_toml(path)
     assert cfg.dft.basis == "gth-dzvp-molopt-sr-compact"
     for k in (0, cfg.n_structures - 1):

@@ -114,10 +114,14 @@ class PerturbConfig:
         Largest symmetric strain component (0.02 = +-2 %), uniform in [-strain, strain];
         only the periodic directions are strained (in-plane for the bilayer, none for
         molecules).
+    vacancies : int
+        Atoms removed at random from every structure (after the supercell, strain and
+        rattle; 0 keeps the random stream of older configs unchanged).
     """
 
     rattle: tuple[float, float] = (0.0, 0.0)
     strain: float = 0.0
+    vacancies: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rattle", tuple(float(x) for x in self.rattle))
@@ -125,6 +129,8 @@ class PerturbConfig:
             raise ConfigError(f"rattle must be a range 0 <= lo <= hi, got {self.rattle}")
         if not 0 <= self.strain < 0.5:
             raise ConfigError(f"strain must be in [0, 0.5), got {self.strain}")
+        if self.vacancies < 0:
+            raise ConfigError(f"vacancies must be >= 0, got {self.vacancies}")
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,13 @@ def build_structure(cfg: GenerateConfig, k: int) -> tuple[Atoms, dict]:
     atoms.positions += rng.normal(0.0, amp, size=atoms.positions.shape) if amp > 0 else 0.0
     info |= {"index": k, "seed": cfg.seed, "prototype": cfg.system.prototype,
              "rattle_amplitude": amp, "strain": eps.tolist()}
+    if cfg.perturb.vacancies:
+        if cfg.perturb.vacancies >= len(atoms):
+            raise ConfigError(f"vacancies = {cfg.perturb.vacancies} would remove every atom "
+                              f"of the {len(atoms)}-atom cell")
+        gone = np.sort(rng.choice(len(atoms), cfg.perturb.vacancies, replace=False))
+        del atoms[gone.tolist()]
+        info["vacancies"] = gone.tolist()
     return atoms, info
 
 
