@@ -193,6 +193,11 @@ def _overlap_values(overlap, skel: HSData) -> np.ndarray | None:
     found = src.find_edges(skel.edge_index[0], skel.edge_index[1], skel.cell_shift)
     s = np.zeros(skel.n_values)
     have = found >= 0
+    sizes = np.unique(skel.norbs)
+    if len(sizes) == 1 and np.array_equal(np.unique(src.norbs), sizes):  # one block size:
+        size = int(sizes[0]) ** 2  # copy whole rows of [n_edges, size] views (moire cells)
+        s.reshape(-1, size)[have] = src.s.reshape(-1, size)[found[have]]
+        return s
     for g in skel.shape_groups():
         g = g[have[g]]
         if len(g):
