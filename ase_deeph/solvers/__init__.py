@@ -4,6 +4,9 @@
 * :mod:`.eigen` -- dense generalised eigenproblem with ill-conditioned-S projection;
 * :mod:`.ghosts` -- local penalty on near-null S directions (ghost-free predicted H, sparse-safe);
 * :mod:`.sparse` -- shift-invert eigenpairs and sparse Fermi level for large cells;
+* :mod:`.sparse_path` -- states near E_F along a k-path, resumable per k-point;
+* :mod:`.factor` -- sparse factorisation backends with inertia (SuperLU, MKL PARDISO);
+* :mod:`.conditioning` -- the one rule for near-null S(k) directions;
 * :mod:`.kpoints` -- Monkhorst-Pack / Gamma meshes, spglib reduction, band paths;
 * :mod:`.occupations` -- Fermi level from the electron count, smearing, mid-gap rule;
 * :mod:`.dos` -- total and Mulliken-projected DOS, Mulliken populations;
@@ -48,6 +51,7 @@ from ase_deeph.solvers.sparse import (
     fermi_level_sparse,
     solve_sparse,
 )
+from ase_deeph.solvers.sparse_path import SparseBands, sparse_bands
 
 __all__ = [
     "DOS",
@@ -61,6 +65,7 @@ __all__ = [
     "Solution",
     "SparseBloch",
     "SparseFermi",
+    "SparseBands",
     "SparseSolution",
     "band_structure",
     "bandpath",
@@ -84,6 +89,7 @@ __all__ = [
     "projected_dos",
     "solve",
     "solve_sparse",
+    "sparse_bands",
     "spin_degeneracy",
     "suppress_ghosts",
 ]

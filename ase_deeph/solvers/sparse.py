@@ -315,7 +315,8 @@ def _fermi_window(h, s, target: float, guess: float, gap_tol: float, n_e: float,
 
 def fermi_level_sparse(hs: HSData, n_electrons: float | None = None, kpts=None, weights=None,
                        tol: float = 1e-5, step: float = 2.0,
-                       gap_tol: float = 1e-6, window: int = 24) -> SparseFermi:
+                       gap_tol: float = 1e-6, window: int = 24,
+                       guess: float | None = None) -> SparseFermi:
     """Zero-temperature Fermi level of a large cell by sparse inertia counting.
 
     Parameters
@@ -340,6 +341,10 @@ def fermi_level_sparse(hs: HSData, n_electrons: float | None = None, kpts=None, 
         eigenvalues nearest E (so their global indices), and E jumps to the missing
         states by the local level spacing (a few factorisations instead of ~20
         bisection steps). 0 disables it; bisection is the fallback.
+    guess : float, optional
+        Starting energy (eV), e.g. the E_F of a small commensurate cell predicted by the
+        same model (a moire cell's E_F is within tens of meV of it); default the median
+        of diag(H) / diag(S) at the first k-point.
 
     Returns
     -------
@@ -352,7 +357,7 @@ def fermi_level_sparse(hs: HSData, n_electrons: float | None = None, kpts=None, 
     kpts = np.zeros((1, 3)) if kpts is None else np.atleast_2d(np.asarray(kpts, float))
     w = np.full(len(kpts), 1.0 / len(kpts)) if weights is None else np.asarray(weights, float)
     count = _Counter(hs, kpts, w / w.sum())
-    guess = _guess(hs, count.mats[0])
+    guess = _guess(hs, count.mats[0]) if guess is None else float(guess)
     if len(kpts) == 1 and len(count.mats[0].h) == 1 and window:
         sb = count.mats[0]
         res, count.calls = _fermi_window(sb.h[0], sb.s, n_e / count.deg, guess, gap_tol, n_e,
