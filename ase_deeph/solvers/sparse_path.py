@@ -4,7 +4,9 @@ For each k-point of a path, :func:`~ase_deeph.solvers.sparse.solve_sparse` facto
 ``H(k) - sigma S(k)`` once (real symmetric at time-reversal-invariant k, complex Hermitian
 elsewhere) and returns the ``n_bands`` states nearest ``sigma``. After every k-point the
 results so far are written atomically to ``checkpoint`` (``.npz``); a rerun with the same
-data, path, sigma and band count continues where the last one stopped.
+data, path, sigma and band count continues where the last one stopped. As with any
+Lanczos window, an exactly degenerate level cut by the window's edge may come back with
+fewer copies than its multiplicity (ask for a few more bands than needed).
 """
 
 from __future__ import annotations
