@@ -12,7 +12,9 @@ as the calculator solves it, PySCF's H(R) as the reference), the committee uncer
 near E_F that the calculator reports and whether its warning fired, and the sanity
 checks of the issue: the spectrum within E_F +- 40 eV, graphene's Dirac point at E_F
 (within 20 meV), diamond's gap (> 3 eV). A structure passes when its mean band error is
-below 15 meV or the uncertainty warning fired.
+below 15 meV or the uncertainty warning fired. With a committee model it also prints the
+correlation of the reported uncertainty with the real band error over all structures and,
+with ``--png``, the reliability plot (issue 13 item 4).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("data", help="folder of generated HSData files (one per family)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--png", default=None, help="reliability plot (uncertainty vs error)")
     args = parser.parse_args()
     provider = ModelProvider.from_any(args.model, device="cpu")
     rows = []
@@ -89,8 +92,44 @@ def main() -> None:
                   f"  warned {row['warned']}  range [{row['lowest_rel_eV']:.1f}, "
                   f"{row['highest_rel_eV']:.1f}] eV  gap {row['gap_eV']}  "
                   f"dirac {row.get('dirac_minus_fermi_meV')}  passes {row['passes']}")
+    calibration(rows, args.png)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def calibration(rows: list[dict], png: str | None) -> dict | None:
+    """Correlation of the reported uncertainty with the real band error; reliability plot.
+
+    Uses the structures that have both numbers (a committee model). Prints Pearson and
+    Spearman correlations of uncertainty vs mean band error (meV) and, with ``png``, a
+    log-log scatter with the y = x line (a calibrated committee sits near it).
+    """
+    pts = [(r["uncertainty_near_fermi_meV"], r["band_mae_meV"]) for r in rows
+           if r.get("uncertainty_near_fermi_meV") is not None and r.get("band_mae_meV")]
+    if len(pts) < 3:
+        print(f"calibration: {len(pts)} structure(s) with an uncertainty; need >= 3")
+        return None
+    unc, err = np.array(pts).T
+    from scipy.stats import pearsonr, spearmanr
+
+    out = {"n": len(pts), "pearson": float(pearsonr(unc, err)[0]),
+           "spearman": float(spearmanr(unc, err)[0]),
+           "median_ratio_error_over_uncertainty": float(np.median(err / unc))}
+    print("calibration:", json.dumps(out))
+    if png:
+        from ase_deeph.solvers.bands import new_figure, save_figure
+
+        fig = new_figure((4.5, 4.5))
+        ax = fig.add_subplot()
+        ax.loglog(unc, err, "o")
+        lim = [min(unc.min(), err.min()) / 2, max(unc.max(), err.max()) * 2]
+        ax.plot(lim, lim, "k--", lw=0.8, label="error = uncertainty")
+        ax.set_xlabel("committee uncertainty near E_F (meV)")
+        ax.set_ylabel("band error within 2 eV of E_F vs PySCF (meV)")
+        ax.set_title(f"Spearman {out['spearman']:.2f}, n = {out['n']}")
+        ax.legend()
+        save_figure(fig, png)
+    return out
 
 
 if __name__ == "__main__":
