@@ -121,6 +121,10 @@ def test_generate_and_resume(tmp_path, monkeypatch):
         gen.generate(TINY | {"seed": 6}, out, progress=False)
     report = gen.generate(TINY | {"n_structures": 3}, out, progress=False)  # extend
     assert len(calls) == 4 and h5io.names(out) == ["000000", "000001", "000002"]
+    gen.generate(TINY | {"n_structures": 3}, out, progress=False, extra=[7])  # a pick
+    assert len(calls) == 5 and h5io.names(out)[-1] == "000007"
+    report = gen.generate(TINY | {"n_structures": 3}, out, progress=False)  # remembered
+    assert len(calls) == 5 and report.n_done == 4
 
 
 def test_failures_are_reported_and_generation_continues(tmp_path):

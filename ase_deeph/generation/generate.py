@@ -248,9 +248,22 @@ def _one(cfg: GenerateConfig, k: int, parts: Path, meta: dict, dm0) -> str | Non
     return None
 
 
-def _merge(out: Path, parts: Path, cfg: GenerateConfig, failures: list) -> int:
+def _extra(parts: Path, add=()) -> list[int]:
+    """Return the indices beyond ``n_structures`` kept in the dataset, ``add`` included."""
+    path = parts / "extra.json"
+    known = set(json.loads(path.read_text())) if path.exists() else set()
+    if set(int(k) for k in add) - known:
+        known |= {int(k) for k in add}
+        _write_json_atomic(path, sorted(known))
+    return sorted(known)
+
+
+def _merge(out: Path, parts: Path, cfg: GenerateConfig, failures: list,
+           extra: list[int]) -> int:
     """Merge every shard into ``out`` atomically; return the number of structures."""
-    shards = sorted(p for p in parts.glob("[0-9]*.h5") if int(p.stem) < cfg.n_structures)
+    keep = set(extra)
+    shards = sorted(p for p in parts.glob("[0-9]*.h5")
+                    if int(p.stem) < cfg.n_structures or int(p.stem) in keep)
     items = ((p.stem, h5io.load(p)) for p in shards)
     with atomic_path(out) as tmp:
         h5io.save_many(items, tmp)
@@ -261,7 +274,7 @@ def _merge(out: Path, parts: Path, cfg: GenerateConfig, failures: list) -> int:
     return len(shards)
 
 
-def generate(config, out_path, progress: bool = True) -> GenerateReport:
+def generate(config, out_path, progress: bool = True, extra=()) -> GenerateReport:
     """Generate (or resume) a PySCF dataset.
 
     Parameters
@@ -272,6 +285,10 @@ def generate(config, out_path, progress: bool = True) -> GenerateReport:
         Dataset HDF5 file; shards go to ``<out_path>.parts/``.
     progress : bool
         Show a tqdm progress bar.
+    extra : sequence of int
+        Structure indices at or beyond ``n_structures`` to label as well (the picks of an
+        active-learning round); remembered in ``<out>.parts/extra.json`` so that later
+        runs keep them in the dataset.
 
     Returns
     -------
@@ -288,11 +305,13 @@ def generate(config, out_path, progress: bool = True) -> GenerateReport:
     out = Path(out_path)
     parts = _parts_dir(out, config)
     meta = {"versions": versions()}
-    todo = [k for k in range(config.n_structures)
+    extra = _extra(parts, extra)
+    todo = [k for k in sorted(set(range(config.n_structures)) | set(extra))
             if not (parts / f"{k:06d}.h5").exists()
             and not (parts / f"{k:06d}.failed.json").exists()]
     dm0 = _reference_guess(config, parts) if todo else None
-    bar = tqdm(total=config.n_structures, initial=config.n_structures - len(todo),
+    total = len(set(range(config.n_structures)) | set(extra))
+    bar = tqdm(total=total, initial=total - len(todo),
                disable=not progress, desc=f"generate {out.name}", unit="structure")
     for k in todo:
         reason = _one(config, k, parts, meta, dm0)
@@ -303,7 +322,7 @@ def generate(config, out_path, progress: bool = True) -> GenerateReport:
     failures = sorted(
         (int(d["index"]), str(d["reason"]))
         for d in (json.loads(p.read_text()) for p in parts.glob("*.failed.json"))
-        if int(d["index"]) < config.n_structures
+        if int(d["index"]) < config.n_structures or int(d["index"]) in extra
     )
-    n_done = _merge(out, parts, config, failures)
+    n_done = _merge(out, parts, config, failures, extra)
     return GenerateReport(str(out), n_done, tuple(failures), time.perf_counter() - t0)
