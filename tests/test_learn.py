@@ -231,3 +231,28 @@ def test_learn_end_to_end_resumes_and_extends(tmp_path, monkeypatch):
     assert (out / "runs/n4/done.json").exists()
     assert {p: p.stat().st_mtime_ns for p in shards} == {p: stamp[p] for p in shards}
 
+
+
+def test_active_round_labels_the_most_uncertain_and_compares_on_the_same_holdout(tmp_path):
+    """Issue 14 item 4 on a tiny H2 run: committee of 2, pool 4, pick 1, resumable."""
+    from ase_deeph.learn.active import active_round
+
+    spec = 'molecule("H2")'
+    plan = make_plan(spec, budget_min=0.02)
+    plan = dataclasses.replace(plan, epochs=4, early_stop_patience=4, model=dict(
+        plan.model, channels=4, pseudo_channels=2, n_layers=1, n_radial=4))
+    out = tmp_path / "h2"
+    first = learn(spec, out, plan=plan, budget_min=0.02, progress=False, calibrate=False)
+    res = active_round(out, pool=4, pick=1, committee=2, progress=False)
+    assert len(res["pool"]) == 4 and len(res["picked"]) == 1
+    best = res["pool"][int(np.argmax(res["scores_eV"]))]
+    assert res["picked"] == [best] and max(res["scores_eV"]) > 0
+    holdout = first.results["train"]["test_names"]
+    assert res["holdout"] == holdout
+    for stage in ("before", "after"):
+        meta = json.loads((out / res[stage]["run_dir"] / "done.json").read_text())
+        assert meta["test_names"] == holdout and math.isfinite(res[stage]["h_mae_meV"])
+    from interfaces import h5io
+
+    assert f"{best:06d}" in h5io.names(out / "data.h5")
+    assert active_round(out, pool=4, pick=1, committee=2, progress=False) == res  # resumes

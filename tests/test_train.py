@@ -310,3 +310,14 @@ def test_shipped_train_configs_parse(name):
     assert Path(train_cfg.dataset).is_absolute() and train_cfg.epochs > 0
     if train_cfg.init_model:  # fine-tuning stage: relative to the config's folder too
         assert Path(train_cfg.init_model).is_absolute()
+
+
+def test_holdout_names_form_the_test_split(dataset, tmp_path):
+    """The same held-out structures for two runs (active learning compares before/after)."""
+    from ase_deeph.model.checkpoint import read_meta
+
+    path = train(MODEL, _cfg(dataset, tmp_path / "run", holdout=("000003",), epochs=1))
+    ds = read_meta(path)["dataset"]
+    assert ds["test_names"] == ["000003"] and ds["n_train"] + ds["n_val"] == 3
+    with pytest.raises(ValueError, match="holdout"):
+        train(MODEL, _cfg(dataset, tmp_path / "bad", holdout=("999999",), epochs=1))

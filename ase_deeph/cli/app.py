@@ -59,7 +59,7 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 
     learn_command(args.structure, args.output, budget=args.budget, more=args.more,
                   seed=args.seed, plan_only=args.plan_only, transfer=args.transfer,
-                  progress=not args.quiet)
+                  progress=not args.quiet, active=args.active)
     return 0
 
 
@@ -174,6 +174,10 @@ def _add_data_verbs(sub) -> None:
     lr.add_argument("--plan-only", action="store_true",
                     help="print the preflight report (checks, settings, estimated times), "
                          "save DIR/plan.json and stop")
+    lr.add_argument("--active", type=int, nargs=2, default=None, metavar=("POOL", "PICK"),
+                    help="then one active-learning round: a committee scores POOL new "
+                         "structures, the PICK most uncertain are labelled, retrain, and the "
+                         "held-out errors before and after are reported")
     lr.add_argument("-q", "--quiet", action="store_true", help="no report or progress bars")
     lr.set_defaults(func=_cmd_learn)
 

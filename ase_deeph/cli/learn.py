@@ -14,7 +14,7 @@ __all__ = ["learn_command"]
 
 def learn_command(structure: str, out_dir: str, budget: float = 60.0, more: int = 0,
                   seed: int = 0, plan_only: bool = False, transfer: bool = False,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, active: tuple[int, int] | None = None) -> dict:
     """Run ``ase-deeph learn`` and return its JSON summary (also printed).
 
     Parameters
@@ -35,6 +35,9 @@ def learn_command(structure: str, out_dir: str, budget: float = 60.0, more: int 
         Compare with PySCF on a cell twice as large when the budget allows.
     progress : bool
         Print the plan and progress bars.
+    active : (int, int), optional
+        ``(pool, pick)``: afterwards one active-learning round
+        (:func:`ase_deeph.learn.active.active_round`).
 
     Returns
     -------
@@ -59,5 +62,10 @@ def learn_command(structure: str, out_dir: str, budget: float = 60.0, more: int 
         "transfer": ev.get("transfer"), "wall_seconds": result.results["wall_seconds"],
         "usage": result.usage,
     }
+    if active is not None:
+        from ase_deeph.learn.active import active_round
+
+        summary["active"] = active_round(out_dir, pool=active[0], pick=active[1],
+                                         progress=progress)
     print(json.dumps(summary, indent=1))
     return summary

@@ -66,7 +66,8 @@ class LearnResult:
     usage: str
 
 
-def _say(progress: bool, text: str) -> None:
+def say(progress: bool, text: str) -> None:
+    """Print ``text`` when ``progress`` is on."""
     if progress:
         print(text, flush=True)
 
@@ -131,11 +132,17 @@ def _calibrate(plan: LearnPlan, out: Path, progress: bool) -> LearnPlan:
     seconds = _shard_seconds(shard)
     plan = budget.calibrate(plan, seconds)
     plan.save(out / "plan.json")
-    _say(progress, plan.notes[-1])
+    say(progress, plan.notes[-1])
     return plan
 
 
-def _train(plan: LearnPlan, out: Path, n_done: int, run_dir: str, progress: bool) -> dict:
+def train_stage(plan: LearnPlan, out: Path, n_done: int, run_dir: str, progress: bool,
+                overrides: dict | None = None, config: str = "train.toml") -> dict:
+    """Train (or resume) ``run_dir`` on the first ``n_done`` structures; return its facts.
+
+    ``overrides`` update the plan's ``[train]`` table (e.g. ``committee``, ``holdout``);
+    the config is written to ``DIR/<config>``.
+    """
     run = out / run_dir
     done = run / "done.json"
     if done.exists():
@@ -143,11 +150,12 @@ def _train(plan: LearnPlan, out: Path, n_done: int, run_dir: str, progress: bool
     from ase_deeph.training.config import from_toml
     from ase_deeph.training.trainer import train
 
-    write_text(out / "train.toml", to_toml(train_tables(plan, n_done, run_dir, progress),
-                                         "training config made by ase-deeph learn; rerun: "
-                                         "ase-deeph train train.toml --resume"))
+    tables = train_tables(plan, n_done, run_dir, progress)
+    tables["train"] |= overrides or {}
+    write_text(out / config, to_toml(tables, "training config made by ase-deeph learn; rerun: "
+                                             f"ase-deeph train {config} --resume"))
     t0 = time.perf_counter()
-    model_cfg, train_cfg = from_toml(out / "train.toml")
+    model_cfg, train_cfg = from_toml(out / config)
     train(model_cfg, train_cfg, resume=True)
     from ase_deeph.model.checkpoint import read_meta
 
@@ -186,7 +194,8 @@ def _transfer_reference(plan: LearnPlan, out: Path):
     return hs, info
 
 
-def _evaluate(plan: LearnPlan, out: Path, info: dict) -> dict:
+def evaluate_stage(plan: LearnPlan, out: Path, info: dict) -> dict:
+    """Held-out (and, with ``plan.transfer``, transfer) errors of a run; cached per run."""
     run = out / info["run_dir"]
     path = run / "evaluation.json"
     if path.exists():
@@ -254,7 +263,7 @@ def learn(structure, out_dir, budget_min: float = 60.0, more: int = 0, seed: int
         plan.save(out / "plan.json")
     plan = plan_for(structure, out, budget_min, seed, transfer, **plan_kwargs) \
         if plan is None else LearnPlan.load(out / "plan.json")
-    _say(progress, plan.describe())
+    say(progress, plan.describe())
     if not (out / "structure.extxyz").exists():
         from ase.io import write
 
@@ -271,8 +280,8 @@ def learn(structure, out_dir, budget_min: float = 60.0, more: int = 0, seed: int
                if int(p.stem) < n_total]
     gen |= {"n_failed": len(gen["failures"]),
             "seconds_mean": sum(seconds) / len(seconds) if seconds else None}
-    info = _train(plan, out, gen["n_done"], f"runs/n{n_total}", progress)
-    evaluation = _evaluate(plan, out, info)
+    info = train_stage(plan, out, gen["n_done"], f"runs/n{n_total}", progress)
+    evaluation = evaluate_stage(plan, out, info)
     model_file = out / "model.safetensors"
     with atomic_path(model_file) as tmp:
         shutil.copyfile(out / info["run_dir"] / "model.safetensors", tmp)
@@ -286,7 +295,7 @@ def learn(structure, out_dir, budget_min: float = 60.0, more: int = 0, seed: int
          "more": more, "command": report.command_line(plan, str(out), more), **results},
         indent=1))
     usage = report.usage(str(model_file))
-    _say(progress, f"model: {model_file} (card {out / 'model.md'})\n{usage}")
+    say(progress, f"model: {model_file} (card {out / 'model.md'})\n{usage}")
     return LearnResult(out, model_file, out / "model.md", plan, results, usage)
 
 

@@ -78,6 +78,10 @@ class TrainConfig:
     init_model : str
         Start from the weights (and model settings) of this model file instead of a
         random initialisation (fine-tuning); its basis must match the dataset's.
+    holdout : tuple of str
+        Structure names that form the test split (never trained on), e.g. to compare two
+        runs on the same held-out structures; the rest is split by ``split`` and its
+        test share is trained on.
     committee : int
         Members of the model file (1: a single model). Member 0 trains on the training
         split as a single model would; members 1.. on bootstrap resamples of it with
@@ -111,11 +115,13 @@ class TrainConfig:
     progress: bool = True
     max_structures: int | None = None
     init_model: str = ""
+    holdout: tuple[str, ...] = ()
     committee: int = 1
     member: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "split", tuple(float(x) for x in self.split))
+        object.__setattr__(self, "holdout", tuple(str(x) for x in self.holdout))
         object.__setattr__(self, "band_kmesh", tuple(int(x) for x in self.band_kmesh))
         if len(self.band_kmesh) != 3 or min(self.band_kmesh) < 1 or self.band_weight < 0:
             raise ConfigError("band_kmesh must be three positive integers and band_weight >= 0")

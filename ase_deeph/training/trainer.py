@@ -31,7 +31,7 @@ from ase_deeph.training.config import ModelConfig, TrainConfig, from_toml
 from ase_deeph.training.dataset import SHELL_NAMES, HSDataset, collate, scan_dataset
 from ase_deeph.training.losses import batch_loss, gather_values, to_device
 from interfaces.atomic import atomic_path, write_text
-from interfaces.errors import DeepHError
+from interfaces.errors import ConfigError, DeepHError
 
 __all__ = ["train", "train_model", "train_from_toml", "split_names", "evaluate", "batch_loss",
            "init_statistics", "forward_batch", "to_device", "gather_values"]
@@ -211,7 +211,14 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     basis, spin, names = scan_dataset(train_cfg.dataset)
     if train_cfg.max_structures:
         names = names[: train_cfg.max_structures]
-    splits = split_names(names, train_cfg.split, train_cfg.seed)
+    held = [n for n in names if n in set(train_cfg.holdout)]
+    missing = sorted(set(train_cfg.holdout) - set(held))
+    if missing:
+        raise ConfigError(f"{train_cfg.dataset}: holdout names {missing[:5]} are not in it")
+    splits = split_names([n for n in names if n not in set(held)], train_cfg.split,
+                         train_cfg.seed)
+    if held:
+        splits = (splits[0] + splits[2], splits[1], held)  # fixed test set; drawn one trains
     if train_cfg.member > 0:  # a committee member: bootstrap resample of the training split
         pick = np.random.default_rng([train_cfg.seed, train_cfg.member]).integers(
             0, len(splits[0]), len(splits[0]))
