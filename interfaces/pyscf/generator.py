@@ -181,16 +181,20 @@ def _pair_values(setup: _Setup, edge_index, cell_shift, intor: str, comp: int,
     vec = (atoms.positions[edge_index[1]] - atoms.positions[edge_index[0]]
            + cell_shift @ np.asarray(atoms.cell))  # [n_edges, 3]
     z = atoms.numbers[edge_index[0]].astype(np.int64) * 1000 + atoms.numbers[edge_index[1]]
+    uniform = len(sizes) > 0 and np.all(sizes == sizes[0])  # one block size: row views
     for key in np.unique(z):
         sel = np.flatnonzero(z == key)
         sym_a, sym_b = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
         (pa, sa), (pb, sb) = maps[sym_a], maps[sym_b]
         sign = sa[:, None] * sb[None, :]
         for start, ints in pair_integrals(intor, setup.basis_def, sym_a, sym_b, vec[sel], comp):
-            ints = ints[:, :, pa][:, :, :, pb] * sign  # PySCF -> internal orbital order
+            ints = ints[:, :, pa[:, None], pb[None, :]] * sign  # PySCF -> internal order
             rows = sel[start:start + ints.shape[1]]
-            idx = ptr[rows][:, None] + np.arange(sign.size)[None, :]
-            out[:, idx] = ints.reshape(comp, len(rows), -1)
+            if uniform:
+                out.reshape(comp, len(sizes), -1)[:, rows] = ints.reshape(comp, len(rows), -1)
+            else:
+                idx = ptr[rows][:, None] + np.arange(sign.size)[None, :]
+                out[:, idx] = ints.reshape(comp, len(rows), -1)
     return out
 
 
