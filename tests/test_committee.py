@@ -24,8 +24,8 @@ from ase_deeph.training.trainer import train  # noqa: E402
 def committee_file(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("committee")
     items = []
-    for k in range(4):
-        atoms = bulk("C", "diamond", a=3.57)
+    for k in range(6):  # different densities: bootstrap resamples differ in avg_neighbors
+        atoms = bulk("C", "diamond", a=3.57 - 0.12 * k)
         atoms.rattle(0.03, seed=k)
         items.append((None, toy_hs(atoms)))
     data = tmp / "toy.h5"
@@ -33,7 +33,7 @@ def committee_file(tmp_path_factory):
     mcfg = dataclasses.replace(ModelConfig(), r_cut=4.0, channels=8, pseudo_channels=4,
                                n_layers=1)
     tcfg = dataclasses.replace(TrainConfig(), dataset=str(data), out_dir=str(tmp / "run"),
-                               epochs=3, split=(0.5, 0.25, 0.25), committee=3,
+                               epochs=3, split=(0.5, 0.17, 0.33), committee=3,
                                progress=False, device="cpu")
     return train(mcfg, tcfg), tcfg
 
@@ -42,6 +42,7 @@ def test_committee_file_holds_distinct_members(committee_file):
     path, cfg = committee_file
     members, meta = load_committee(path)
     assert committee_size(meta) == 3 and len(members) == 3
+    assert members[1].config == members[0].config == members[2].config
     assert meta["committee"]["seeds"] == [0, 1000, 2000]
     first, _ = load_model(path)  # a plain load gives member 0
     atoms = bulk("C", "diamond", a=3.57)

@@ -48,7 +48,10 @@ def train_committee(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path
     members, metas = [], []
     for k in range(train_cfg.committee):
         cfg = dataclasses.replace(train_cfg, member=k, out_dir=str(member_dir(out, k)))
-        path, _ = train_model(model_cfg, cfg, dataset_path, None, resume, force)
+        # members > 0 take member 0's model config (its avg_neighbors from the full split):
+        # one network shape and normalisation for every member of the file
+        path, _ = train_model(model_cfg if k == 0 else members[0].config, cfg, dataset_path,
+                              None, resume, force)
         model, meta = load_model(path)  # the member's best epoch (member 0 of a merged file)
         members.append(model)
         metas.append(meta)

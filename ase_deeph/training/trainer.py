@@ -245,7 +245,9 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     elif state is None:
         n_e = sum(sets[0][k]["edge_index"].shape[1] for k in range(len(sets[0])))
         n_a = sum(sets[0][k]["numbers"].shape[0] for k in range(len(sets[0])))
-        model_cfg = dataclasses.replace(model_cfg, avg_neighbors=max(n_e / max(n_a, 1), 1.0))
+        if train_cfg.member == 0:  # members > 0 keep member 0's value (one network shape)
+            model_cfg = dataclasses.replace(model_cfg,
+                                            avg_neighbors=max(n_e / max(n_a, 1), 1.0))
         torch.manual_seed(seed)
         model = HamiltonianNet(model_cfg, basis, spin)
         init_statistics(model, sets[0])
