@@ -66,7 +66,7 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         S(k) eigenvalue below 1e-4, else 1e-6); the sparse solver cannot project and
         applies the local penalty of :func:`ase_deeph.solvers.ghosts.suppress_ghosts`
         instead. ``results["hamiltonian"]`` is always the raw prediction. Any state more
-        than 100 eV from E_F is reported in a warning.
+        than 100 eV below or 1000 eV above E_F is reported in a warning (ghost states).
     ghosts : {"project", "penalty"}
         How dense solves of a ghost-prone prediction avoid ghost states: the 1e-2
         projection (default; robust, also far from the training data, but it moves some

@@ -90,7 +90,8 @@ def band_errors(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: float
     return out
 
 
-def _mesh_of(ref: interfaces.HSData, kmesh=None):
+def mesh_of(ref: interfaces.HSData, kmesh=None):
+    """Gamma-centred mesh of a structure: ``kmesh``, else its SCF mesh, else Gamma."""
     size = kmesh or ref.metadata.get("kmesh") or (1, 1, 1)
     return solvers.kmesh(ref.atoms, tuple(int(k) for k in size), gamma_centred=True)
 
@@ -118,7 +119,7 @@ def compare_structure(provider, ref: interfaces.HSData, smearing: float | None =
         ``h_mae_meV``, ``n_atoms`` and ``bands`` (:func:`band_errors`).
     """
     pred = provider(ref.atoms)
-    mesh = _mesh_of(ref, kmesh)
+    mesh = mesh_of(ref, kmesh)
     fd = {"smearing": "fermi-dirac", "width": float(smearing or 0.0)}
     e_pred, ef_pred = predicted_levels(provider, pred, mesh, **fd)
     e_ref, ef_ref = reference_levels(ref, mesh, **fd)

@@ -22,7 +22,9 @@ a model (``predicted``)   ``GHOST_THRESHOLD`` (1e-2) when the structure is ghost
 Sparse solvers cannot project; for a ghost-prone prediction they (and dense solves with
 ``ghosts="penalty"``) get the local penalty of :func:`ase_deeph.solvers.ghosts.suppress_ghosts`
 from :meth:`OverlapPolicy.prepare`. :func:`check_spectrum` warns whenever a state lies more
-than ``FAR_FROM_FERMI`` eV from E_F, so that no path returns such a state silently.
+than 100 eV below or 1000 eV above E_F (``FAR_FROM_FERMI``; the top of a localized
+basis's own DFT spectrum lies 140-230 eV above E_F), so that no path returns a ghost
+silently.
 """
 
 from __future__ import annotations
@@ -52,8 +54,13 @@ GHOST_PRONE = 1e-4
 #: projection of a ghost-prone prediction (the default model's test bilayers in the old
 #: compact basis: unprojected 1.9 eV mean band errors on two of seven cells)
 GHOST_THRESHOLD = 1e-2
-#: a state farther than this (eV) from E_F is reported (core-like or ghost)
-FAR_FROM_FERMI = 100.0
+#: the window (eV relative to E_F) outside which a state is reported as a ghost. Below:
+#: valence-only GTH pseudopotentials put no state 100 eV under E_F (PySCF's graphene
+#: bottom: -21.3 eV). Above: the top of a localized basis's own spectrum is high and
+#: physical (PySCF's graphene, 6x6x1 mesh: +230 eV in gth-dzvp-molopt-sr-compact, +142 eV
+#: in gth-dzvp-compact), while ghosts of a near-null S(k) reach thousands of eV (+8,315
+#: and +115,642 eV measured with the old default model).
+FAR_FROM_FERMI = (-100.0, 1000.0)
 
 _KINDS = ("exact", "reference", "predicted")
 _GHOSTS = ("project", "penalty")
@@ -153,22 +160,23 @@ def min_overlap_on(hs: HSData, kpts) -> float:
 
 
 def check_spectrum(eigenvalues, fermi_level: float, where: str = "",
-                   limit: float = FAR_FROM_FERMI) -> int:
-    """Warn when finite eigenvalues lie more than ``limit`` eV from ``fermi_level``.
+                   window: tuple[float, float] = FAR_FROM_FERMI) -> int:
+    """Warn when finite eigenvalues lie outside ``E_F + window`` (eV).
 
-    Returns the number of such states. In a valence-only (pseudopotential) basis no
-    physical state lies 100 eV from E_F: such states are ghosts of near-null S(k)
-    directions, or a sign that the structure is far from what the model knows.
+    Returns the number of such states: ghosts of near-null S(k) directions, or a sign
+    that the structure is far from what the model knows (see ``FAR_FROM_FERMI``).
     """
     e = np.asarray(eigenvalues, dtype=float)
     if not np.isfinite(fermi_level):
         return 0
-    far = np.isfinite(e) & (np.abs(e - fermi_level) > limit)
+    lo, hi = fermi_level + window[0], fermi_level + window[1]
+    far = np.isfinite(e) & ((e < lo) | (e > hi))
     n = int(far.sum())
     if n:
         worst = float(e[far][np.argmax(np.abs(e[far] - fermi_level))])
-        warnings.warn(f"{where + ': ' if where else ''}{n} state(s) lie more than {limit:g} eV "
-                      f"from E_F = {fermi_level:.3f} eV (farthest {worst:.1f} eV): ghost states "
+        warnings.warn(f"{where + ': ' if where else ''}{n} state(s) lie outside E_F "
+                      f"{window[0]:+g} / {window[1]:+g} eV (E_F = {fermi_level:.3f} eV, "
+                      f"farthest {worst:.1f} eV): ghost states "
                       "of a nearly singular overlap, or a structure far from the model's "
                       "training data", RuntimeWarning, stacklevel=3)
     return n
