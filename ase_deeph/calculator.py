@@ -240,8 +240,9 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         if unc.near_fermi > limit:
             top = np.argsort(unc.atoms)[::-1][:3]
             sym = self.atoms.get_chemical_symbols()
-            warnings.warn(f"{self.atoms.get_chemical_formula()}: the model's committee "
-                          f"disagrees by {1e3 * unc.near_fermi:.1f} meV (RMS) on the states "
+            warnings.warn(f"{self.atoms.get_chemical_formula()}: uncertain prediction, the "
+                          f"model's committee disagrees by {1e3 * unc.near_fermi:.1f} meV "
+                          "(RMS) on the states "
                           f"within 2 eV of E_F (threshold {1e3 * limit:.1f} meV), most around "
                           f"atoms {[f'{sym[a]}{a}' for a in top]}: the structure is probably "
                           "outside the training data; check with DFT", RuntimeWarning,
