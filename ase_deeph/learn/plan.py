@@ -200,6 +200,27 @@ class LearnPlan:
         return describe_plan(self)
 
 
+def _unit_cell(atoms: Atoms, r_cut: float, notes: list[str]) -> tuple[Atoms, tuple]:
+    """Return the planned unit cell (vacuum axes made non-periodic, noted) and those axes."""
+    axes = vacuum_axes(atoms)
+    unit = normalise(atoms, axes, r_cut) if axes else atoms.copy()
+    if axes and len(axes) < 3:
+        notes.append(f"vacuum along lattice direction(s) {list(axes)}: non-periodic there "
+                     f"(one k-point, no strain, cell length >= 2 r_cut)")
+    unit.pbc = [i not in axes for i in range(3)]
+    return unit, axes
+
+
+def _is_metal(pre: Preflight, periodic: bool, notes: list[str]) -> bool:
+    """Tell metal: a small preflight gap or an SCF that needed smearing (noted)."""
+    metal = periodic and not (pre.converged_without_smearing and pre.gap >= rules.METAL_GAP)
+    if metal:
+        why = (f"preflight gap {pre.gap:.3f} eV < {rules.METAL_GAP} eV"
+               if pre.converged_without_smearing else "no SCF convergence without smearing")
+        notes.append(f"metal ({why}): Fermi smearing {rules.METAL_SMEARING} eV")
+    return bool(metal)
+
+
 def make_plan(structure, budget_min: float = 60.0, r_cut: float = 8.0, seed: int = 0, *,
               basis: str = DEFAULT_BASIS, xc: str = "pbe", min_width: float | None = None,
               transfer: bool = False, kspacing: float = KSPACING_SCF,
@@ -252,23 +273,14 @@ def make_plan(structure, budget_min: float = 60.0, r_cut: float = 8.0, seed: int
     rules.check_elements(symbols, basis, xc)
     check_overlaps(atoms, name)
     notes: list[str] = []
-    axes = vacuum_axes(atoms)
-    unit = normalise(atoms, axes, r_cut) if axes else atoms.copy()
-    if axes and len(axes) < 3:
-        notes.append(f"vacuum along lattice direction(s) {list(axes)}: non-periodic there "
-                     f"(one k-point, no strain, cell length >= 2 r_cut)")
-    unit.pbc = [i not in axes for i in range(3)]
+    unit, axes = _unit_cell(atoms, r_cut, notes)
     periodic = any(unit.pbc)
     ke_cutoff, ke_sources = rules.ke_cutoff_for(symbols, xc)
     orb = rules.orbitals_per_atom(basis, symbols)
     val = rules.valence_electrons(xc, symbols)
     mesh0 = default_kmesh(unit, kspacing) if periodic else (1, 1, 1)
     pre = preflight(unit, basis=basis, xc=xc, ke_cutoff=ke_cutoff, kmesh=mesh0, r_cut=r_cut)
-    metal = periodic and not (pre.converged_without_smearing and pre.gap >= rules.METAL_GAP)
-    if metal:
-        why = (f"preflight gap {pre.gap:.3f} eV < {rules.METAL_GAP} eV"
-               if pre.converged_without_smearing else "no SCF convergence without smearing")
-        notes.append(f"metal ({why}): Fermi smearing {rules.METAL_SMEARING} eV")
+    metal = _is_metal(pre, periodic, notes)
     avail = max(budget_min * 60.0 - pre.spent, 0.0)
     data_s, train_s = budget.DATA_SHARE * avail, budget.TRAIN_SHARE * avail
     w, rep, t_one = budget.training_cell(unit, orb, pre, kspacing, data_s,
