@@ -125,6 +125,13 @@ def test_generate_and_resume(tmp_path, monkeypatch):
     assert len(calls) == 5 and h5io.names(out)[-1] == "000007"
     report = gen.generate(TINY | {"n_structures": 3}, out, progress=False)  # remembered
     assert len(calls) == 5 and report.n_done == 4
+    # A stamp written before a field with a default existed still matches.
+    stamp = Path(f"{out}.parts") / "config.json"
+    old_stamp = json.loads(stamp.read_text())
+    del old_stamp["perturb"]["vacancies"]
+    stamp.write_text(json.dumps(old_stamp))
+    report = gen.generate(TINY | {"n_structures": 3}, out, progress=False)
+    assert len(calls) == 5 and report.n_done == 4
 
 
 def test_failures_are_reported_and_generation_continues(tmp_path):

@@ -204,7 +204,10 @@ def _parts_dir(out: Path, cfg: GenerateConfig) -> Path:
     stamp = parts / "config.json"
     want = json.loads(json.dumps(cfg.to_dict()))
     if stamp.exists():
-        have = json.loads(stamp.read_text())
+        # Normalised through from_dict, so a field added later with its default (e.g.
+        # perturb.vacancies) does not invalidate shards written before it existed.
+        have = json.loads(json.dumps(
+            GenerateConfig.from_dict(json.loads(stamp.read_text()), str(stamp)).to_dict()))
         if {**have, "n_structures": 0} != {**want, "n_structures": 0}:
             raise ConfigError(f"{parts} was made by a different config; remove it or use "
                              "another output path")
