@@ -192,11 +192,11 @@ def _assert_same_s(pred, ref) -> None:
 @pytest.fixture
 def si_embedded(si_run_with_ion, tmp_path):
     """The SIESTA run with embedded basis and the model metadata train.py derives from it."""
-    from ase_deeph.training.trainer import _electrons_and_overlap
+    from ase_deeph.training.runs import electrons_and_overlap
 
     hs = siesta.read(si_run_with_ion)
     hs.save(tmp_path / "data.h5", "si")
-    meta = _electrons_and_overlap(tmp_path / "data.h5", ["si"])
+    meta = electrons_and_overlap(tmp_path / "data.h5", ["si"])
     assert meta["overlap_source"]["kind"] == "nao"
     assert meta["valence_electrons"] == {"Si": pytest.approx(4.0)}  # SIESTA Si: 4 valence e
     return hs, meta

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import math
 import os
-import random
 import time
 from pathlib import Path
 
@@ -30,11 +29,20 @@ from ase_deeph.training.bandloss import BandSpec, band_loss_terms
 from ase_deeph.training.config import ModelConfig, TrainConfig, from_toml
 from ase_deeph.training.dataset import SHELL_NAMES, HSDataset, collate, scan_dataset
 from ase_deeph.training.losses import batch_loss, gather_values, to_device
-from interfaces.atomic import atomic_path, write_text
-from interfaces.errors import ConfigError, DeepHError
+from ase_deeph.training.runs import (
+    RunExistsError,
+    claim_run,
+    log_metrics,
+    provenance,
+    save_state,
+    set_rng_state,
+)
+from interfaces.atomic import write_text
+from interfaces.errors import ConfigError
 
-__all__ = ["train", "train_model", "train_from_toml", "split_names", "evaluate", "batch_loss",
-           "init_statistics", "forward_batch", "to_device", "gather_values"]
+__all__ = ["RunExistsError", "train", "train_model", "train_from_toml", "split_names",
+           "evaluate", "batch_loss", "init_statistics", "forward_batch", "to_device",
+           "gather_values"]
 
 
 def split_names(names: list[str], fractions, seed: int) -> tuple[list[str], ...]:
@@ -172,19 +180,6 @@ def _epoch_batches(n: int, cfg: TrainConfig, epoch: int, rank: int, world: int):
     return [mine[k:k + cfg.batch_size].tolist() for k in range(0, len(mine), cfg.batch_size)]
 
 
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(np_state[1].copy()),
-            "numpy_pos": int(np_state[2]), "python": json.dumps(random.getstate())}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy(), state["numpy_pos"], 0, 0.0))
-    py = json.loads(state["python"])
-    random.setstate((py[0], tuple(py[1]), py[2]))
-
-
 def _optimizer(model, cfg: TrainConfig, state: dict | None):
     """AdamW, its schedule and (start epoch, best score, bad epochs), restored on resume."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -193,17 +188,8 @@ def _optimizer(model, cfg: TrainConfig, state: dict | None):
         return opt, sched, (0, math.inf, 0)
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     return opt, sched, (state["epoch"] + 1, state["best"], state["bad"])
-
-
-def _save_state(path: Path, model, opt, sched, epoch: int, best: float, bad: int,
-                model_cfg: ModelConfig) -> None:
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "epoch": epoch, "best": best, "bad": bad,
-             "rng": _rng_state(), "model_config": json.dumps(dataclasses.asdict(model_cfg))}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bool):
@@ -258,73 +244,6 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     return model, model_cfg, sets, splits, state
 
 
-def _provenance(train_cfg: TrainConfig, splits, sets) -> dict:
-    ranges: dict[str, list[float]] = {}
-    for k in range(len(sets[0])):
-        for name, (lo, hi) in sets[0][k]["min_dist"].items():
-            cur = ranges.setdefault(name, [lo, hi])
-            ranges[name] = [min(cur[0], lo), max(cur[1], hi)]
-    path = Path(train_cfg.dataset)
-    return {"dataset": {"path": str(path.resolve()), "size_bytes": path.stat().st_size,
-                        "n_train": len(splits[0]), "n_val": len(splits[1]),
-                        "n_test": len(splits[2]), "test_names": splits[2]},
-            "train_config": dataclasses.asdict(train_cfg),
-            "distance_range_A": ranges,
-            **_electrons_and_overlap(path, splits[0])}
-
-
-def _electrons_and_overlap(path: Path, names: list[str]) -> dict:
-    """Return the valence electrons per element and the source of S for new structures.
-
-    Valence counts come from a least-squares fit over the training structures; the S
-    source is the dataset's basis (PySCF or toy), so S of a new structure is exact.
-    """
-    import interfaces
-
-    rows, counts, source = [], [], {"kind": "none"}
-    for name in names:
-        hs = interfaces.load(path, name)
-        symbols = sorted(hs.basis)
-        rows.append({el: hs.atoms.get_chemical_symbols().count(el) for el in symbols})
-        counts.append(hs.n_electrons)
-        md = hs.metadata
-        if hs.source_code == "pyscf" and "basis_name" in md:
-            source = {"kind": "pyscf", "basis": md["basis_name"], "r_cut": md.get("r_cut")}
-        elif hs.source_code == "toy":
-            source = {"kind": "toy", "seed": int(md.get("toy_seed", 0))}
-        elif "overlap" in md and isinstance(md["overlap"], dict):
-            source = {"kind": "nao", **md["overlap"]}
-    elements = sorted({el for r in rows for el in r})
-    valence = {}
-    if rows and np.all(np.isfinite(counts)):
-        a = np.array([[r.get(el, 0) for el in elements] for r in rows], dtype=float)
-        sol, *_ = np.linalg.lstsq(a, np.array(counts, dtype=float), rcond=None)
-        if np.allclose(a @ sol, counts, atol=1e-6):
-            valence = {el: float(round(v, 6)) for el, v in zip(elements, sol, strict=True)}
-    return {"valence_electrons": valence, "overlap_source": source}
-
-
-#: Files of a run folder; a new run refuses to replace them unless ``force``.
-RUN_FILES = ("model.safetensors", "state.pt", "metrics.jsonl", "test_metrics.json")
-
-
-class RunExistsError(DeepHError, FileExistsError):
-    """A run folder already holds a run, and neither resume nor force was asked for."""
-
-
-def _claim_run(out: Path, resume: bool, force: bool) -> None:
-    """Refuse to overwrite a finished or interrupted run; with ``force`` clear its files."""
-    present = [n for n in RUN_FILES if (out / n).exists()]
-    if not present or resume:
-        return
-    if not force:
-        raise RunExistsError(
-            f"{out} already holds a run ({', '.join(present)}); continue it with --resume "
-            "(resume=True), replace it with --force (force=True), or choose another -o")
-    for name in present:
-        (out / name).unlink()
-
-
 def train(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=None, out_dir=None,
           resume: bool = False, force: bool = False) -> Path:
     """Train a model; returns the path of the best model file.
@@ -360,7 +279,7 @@ def train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=Non
     rank, world, device = _distributed(train_cfg.device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        _claim_run(out, resume, force)
+        claim_run(out, resume, force)
     model, model_cfg, sets, splits, state = _build(model_cfg, train_cfg, out, resume)
     dtype = getattr(torch, model_cfg.dtype)
     model = model.to(device)
@@ -368,7 +287,7 @@ def train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=Non
     # find_unused_parameters: an overlap head without S targets, or empty weights, get no grad
     net = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
            if world > 1 else model)
-    meta = _provenance(train_cfg, splits, sets) if rank == 0 else {}
+    meta = provenance(train_cfg, splits, sets) if rank == 0 else {}
     for epoch in range(start, train_cfg.epochs):
         if bad >= train_cfg.early_stop_patience:
             break
@@ -388,19 +307,15 @@ def train_model(model_cfg: ModelConfig, train_cfg: TrainConfig, dataset_path=Non
             if improved:
                 save_model(model, out / "model.safetensors", {**meta, "epoch": epoch,
                                                               "val": val})
-            _save_state(out / "state.pt", model, opt, sched, epoch, best, bad, model_cfg)
-            _log(out, {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss,
-                       "val": val, "time_s": time.perf_counter() - t0})
+            save_state(out / "state.pt", model, opt, sched, epoch, best, bad, model_cfg)
+            log_metrics(out, {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
+                              "train_loss": train_loss, "val": val,
+                              "time_s": time.perf_counter() - t0})
     if rank == 0 and len(sets[2]):
         _test(out, sets[2], device, dtype, train_cfg.loss, model.species)
     if world > 1:
         dist.barrier()
     return out / "model.safetensors", model
-
-
-def _log(out: Path, record: dict) -> None:
-    with open(out / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def _test(out: Path, dataset, device, dtype, loss: str, species: list[str]) -> None:
