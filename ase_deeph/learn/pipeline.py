@@ -258,6 +258,20 @@ def learn(structure, out_dir, budget_min: float = 60.0, more: int = 0, seed: int
     if int(more) < 0:
         raise ConfigError(f"--more must be >= 0, got {more}")
     out = Path(out_dir)
+    plan = _open_plan(structure, out, plan, budget_min, seed, transfer, progress, plan_kwargs)
+    if calibrate and plan.calibrated_seconds is None:
+        plan = _calibrate(plan, out, progress)
+    n_total = plan.n_structures + int(more)
+    gen = _label(plan, out, n_total, progress)
+    info = train_stage(plan, out, gen["n_done"], f"runs/n{n_total}", progress)
+    evaluation = evaluate_stage(plan, out, info)
+    return _publish(plan, out, {"generate": gen, "train": info, "evaluation": evaluation},
+                    more, time.perf_counter() - t0, progress)
+
+
+def _open_plan(structure, out: Path, plan: LearnPlan | None, budget_min: float, seed: int,
+               transfer: bool, progress: bool, plan_kwargs: dict) -> LearnPlan:
+    """Return the plan of ``out`` (made, given or reloaded); write the structure file."""
     if plan is not None and not (out / "plan.json").exists():
         out.mkdir(parents=True, exist_ok=True)
         plan.save(out / "plan.json")
@@ -269,26 +283,30 @@ def learn(structure, out_dir, budget_min: float = 60.0, more: int = 0, seed: int
 
         with atomic_path(out / "structure.extxyz") as tmp:
             write(tmp, plan.unit_atoms(), format="extxyz")
-    if calibrate and plan.calibrated_seconds is None:
-        plan = _calibrate(plan, out, progress)
-    n_total = plan.n_structures + int(more)
+    return plan
+
+
+def _label(plan: LearnPlan, out: Path, n_total: int, progress: bool) -> dict:
+    """Generate the labelled structures; refuse to go on with fewer than the minimum."""
     gen = _generate(plan, out, n_total, progress)
     if gen["n_done"] < budget.N_MIN:
         raise DeepHError(f"only {gen['n_done']} of {n_total} structures were labelled "
                          f"(need {budget.N_MIN}); failures: {gen['failures'][:3]}")
     seconds = [_shard_seconds(p) for p in sorted((out / "data.h5.parts").glob("[0-9]*.h5"))
                if int(p.stem) < n_total]
-    gen |= {"n_failed": len(gen["failures"]),
-            "seconds_mean": sum(seconds) / len(seconds) if seconds else None}
-    info = train_stage(plan, out, gen["n_done"], f"runs/n{n_total}", progress)
-    evaluation = evaluate_stage(plan, out, info)
+    return gen | {"n_failed": len(gen["failures"]),
+                  "seconds_mean": sum(seconds) / len(seconds) if seconds else None}
+
+
+def _publish(plan: LearnPlan, out: Path, results: dict, more: int, seconds: float,
+             progress: bool) -> LearnResult:
+    """Copy the model to ``DIR/model.safetensors``; write the card and ``learn.json``."""
     model_file = out / "model.safetensors"
     with atomic_path(model_file) as tmp:
-        shutil.copyfile(out / info["run_dir"] / "model.safetensors", tmp)
+        shutil.copyfile(out / results["train"]["run_dir"] / "model.safetensors", tmp)
     previous = json.loads((out / "learn.json").read_text()) if (out / "learn.json").exists() \
         else {}
-    results = {"generate": gen, "train": info, "evaluation": evaluation,
-               "wall_seconds": previous.get("wall_seconds", 0.0) + time.perf_counter() - t0}
+    results = results | {"wall_seconds": previous.get("wall_seconds", 0.0) + seconds}
     write_text(out / "model.md", report.card(plan, str(out), results, more))
     write_text(out / "learn.json", json.dumps(
         {"structure": plan.structure, "name": plan.name, "n_atoms": plan.n_atoms,
