@@ -64,6 +64,7 @@ from ase.build import graphene
 from ase_deeph import epc
 from ase_deeph.cli.epc import model_provider, plot_lines
 from ase_deeph.inference.provider import REFERENCE_THRESHOLD, default_model_path
+from interfaces.pyscf.generator import DEFAULT_BASIS
 
 PISCANEC = {"D2_Gamma_eV2_per_A2": 45.60, "D2_K_eV2_per_A2": 92.05}
 
@@ -76,17 +77,17 @@ def d_squared(res, mass: float) -> np.ndarray:
     return g2 * (omega / hbar2_2m)[:, :, None, None] * 1e-6
 
 
-def pyscf_provider():
-    """(provider, onsite_d): PySCF with the generator's bilayer settings, k-mesh by cell size."""
+def pyscf_provider(basis: str):
+    """(provider, onsite_d): PySCF with the generator's graphene settings, k-mesh by cell size."""
     from interfaces import pyscf
 
     def run(atoms):
         lengths = atoms.cell.lengths()
         kmesh = [max(1, round(14.76 / x)) if x < 15.0 else 1 for x in lengths]
-        return pyscf.run(atoms, basis="gth-dzvp-compact", xc="pbe", kmesh=kmesh,
+        return pyscf.run(atoms, basis=basis, xc="pbe", kmesh=kmesh,
                          ke_cutoff=100.0, r_cut=8.0, smearing=0.1, conv_tol=1e-9)
 
-    return run, epc.onsite_d_pyscf("gth-dzvp-compact")
+    return run, epc.onsite_d_pyscf(basis)
 
 
 def main() -> None:
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--model", default=str(default_model_path()))
     parser.add_argument("--provider", choices=("model", "pyscf"), default="model")
     parser.add_argument("--n-box", type=int, nargs=3, default=(3, 3, 0))
+    parser.add_argument("--basis", default=DEFAULT_BASIS,
+                        help="PySCF basis of --provider pyscf (use the model's basis)")
     parser.add_argument("--npoints", type=int, default=60)
     args = parser.parse_args()
     out = Path(args.output)
@@ -107,7 +110,7 @@ def main() -> None:
                             epc.tersoff_carbon)
     t_ph = time.perf_counter() - t0
     if args.provider == "pyscf":  # DFT H(R): project only its folding artefacts (1e-4)
-        (provider, onsite), thr = pyscf_provider(), REFERENCE_THRESHOLD
+        (provider, onsite), thr = pyscf_provider(args.basis), REFERENCE_THRESHOLD
     else:
         (provider, onsite), thr = model_provider(args.model), None
     t0 = time.perf_counter()
@@ -123,6 +126,7 @@ def main() -> None:
     d2_gamma, d2_k = per_mode[0].sum() / 8.0, per_mode[1].sum() / 4.0
     summary = {
         "provider": args.provider, "n_box": list(args.n_box),
+        "basis": args.basis if args.provider == "pyscf" else args.model,
         "provider_calls": derivs.n_provider_calls, "ill_threshold": derivs.ill_threshold,
         "phonons_s": t_ph, "finite_differences_s": t_fd, "form": res.form,
         "sum_rule_max": epc.sum_rule_error(derivs),
