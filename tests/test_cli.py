@@ -53,6 +53,8 @@ def test_convert_merges_datasets(si_run, tmp_path) -> None:
     folder.mkdir()
     interfaces.save_many([("a", ref), ("b", ref.replace(h=2.0 * ref.h))], folder / "one.h5")
     interfaces.save(ref.replace(h=-ref.h), folder / "two.h5", name="c")
+    (folder / "two.h5.parts").mkdir()  # the generator's shards of two.h5: not read again
+    interfaces.save(ref.replace(h=-ref.h), folder / "two.h5.parts" / "000000.h5", name="c")
     dst = tmp_path / "merged.h5"
     assert main(["convert", str(folder), str(dst), "-q"]) == 0
     assert interfaces.names(dst) == ["one.h5__a", "one.h5__b", "two.h5__c"]

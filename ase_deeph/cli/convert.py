@@ -40,7 +40,7 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
 
     That is ``root`` itself if it is a file or one run, else every folder (or file)
     below it that the registry recognises (as ``code`` when given). Hidden files and
-    folders (``.name``) are skipped.
+    folders (``.name``) and the generator's shard folders (``*.parts``) are skipped.
     """
     root = Path(root)
     if root.is_file():
@@ -53,7 +53,8 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
         pass
     runs: list[Path] = []
     for folder, subdirs, _files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".")
+                            and not d.endswith(".parts"))
         here = Path(folder)
         if here == root:
             continue
@@ -72,8 +73,13 @@ def find_runs(root: str | os.PathLike, code: str | None = None) -> list[Path]:
 
 
 def _hidden(path: Path, root: Path) -> bool:
-    """Tell whether ``path`` or a folder between ``root`` and it is hidden (``.name``)."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+    """Tell whether ``path`` is hidden (``.name``) or inside a generator's shard folder.
+
+    ``ase-deeph generate -o X.h5`` keeps its per-structure shards in ``X.h5.parts/``;
+    they repeat the structures of ``X.h5`` and are never runs of their own.
+    """
+    parts = path.relative_to(root).parts
+    return any(p.startswith(".") for p in parts) or any(p.endswith(".parts") for p in parts[:-1])
 
 
 def _single_file_run(path: Path, code: str | None) -> bool:
