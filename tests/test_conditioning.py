@@ -30,7 +30,7 @@ def _ab_bilayer(distance: float = 3.35):
 def model():
     from ase_deeph.inference.provider import ModelProvider
 
-    return ModelProvider.from_any("default", device="cpu")
+    return ModelProvider.from_any("bilayer-dzvp-compact", device="cpu")
 
 
 def test_policy_rules_by_source():
@@ -79,7 +79,10 @@ def test_provider_contract(model):
 
 
 def test_cli_bands_of_a_prediction_use_the_model_policy(model, tmp_path, capsys):
-    """``ase-deeph bands STRUCT -m default`` goes through the policy: no +8000 eV states."""
+    """``ase-deeph bands STRUCT -m MODEL`` goes through the policy: no +8000 eV states.
+
+    MODEL is the old-basis bilayer model (ghost-prone S), where the policy has work to do.
+    """
     from ase_deeph.cli.app import main
 
     structure = tmp_path / "ab.vasp"
@@ -89,7 +92,8 @@ def test_cli_bands_of_a_prediction_use_the_model_policy(model, tmp_path, capsys)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["bands", str(structure), "-m", "default", "-o", str(out)]) == 0
+        assert main(["bands", str(structure), "-m", "bilayer-dzvp-compact", "-o",
+                     str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     ef = summary["fermi_level_eV"]
     assert summary["s_projection_threshold"] == cond.GHOST_THRESHOLD

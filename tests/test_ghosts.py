@@ -15,8 +15,8 @@ from ase_deeph.solvers.ghosts import suppress_ghosts
 
 @pytest.fixture(scope="module")
 def clean_tbg():
-    """Default-model H of the 28-atom twisted bilayer (near-null S directions: s ~ 1e-6)."""
-    prov = ModelProvider.from_any("default", device="cpu")
+    """Old-basis model H of the 28-atom twisted bilayer (near-null S directions: s ~ 1e-6)."""
+    prov = ModelProvider.from_any("bilayer-dzvp-compact", device="cpu")
     return prov(twisted_bilayer_graphene(1, 2, distance=3.35))
 
 
