@@ -71,6 +71,10 @@ def test_train_writes_metrics_and_checkpoint_round_trip(dataset, tmp_path):
     assert [r["epoch"] for r in lines] == [0, 1, 2]
     assert set(lines[-1]["val"]["mae_pair_meV"]) <= {"H-H", "H-C", "C-H", "C-C"}
     assert "pp" in lines[-1]["val"]["mae_shell_meV"]
+    test = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    per = test["mae_structure_meV"]  # one entry per test structure, averaging to the total
+    assert len(per) >= 1 and all(v > 0 for v in per.values())
+    assert min(per.values()) * (1 - 1e-6) <= test["mae_meV"] <= max(per.values()) * (1 + 1e-6)
     meta = read_meta(path)
     assert meta["basis"] == {"H": [0], "C": [0, 1]} and meta["e3nn_version"]
     assert meta["distance_range_A"]["C-C"][0] > 1.0

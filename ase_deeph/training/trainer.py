@@ -66,7 +66,7 @@ def forward_batch(model, batch: dict) -> dict:
 @torch.no_grad()
 def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str],
              band_weight: float = 0.0) -> dict:
-    """Loss and MAE (meV) overall, per element pair and per shell pair on a dataset.
+    """Loss and MAE (meV) overall, per element pair, shell pair and structure on a dataset.
 
     With band targets in the samples, also ``band_mae_meV`` (mean first-order band error
     |M_nn| of the window states, :mod:`ase_deeph.training.bandloss`) and ``band_rms_meV``; the
@@ -79,6 +79,7 @@ def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str],
     err_sum: dict[str, dict] = {"pair": {}, "shell": {}}
     tot_loss = tot_abs = n_val = 0.0
     band = [0.0, 0.0, 0]  # sum |M|^2, sum |M_nn|, window states
+    per_structure = {}
     for k in range(len(dataset)):
         batch = to_device(collate([dataset[k]]), device, dtype)
         out = forward_batch(model, batch)
@@ -91,6 +92,7 @@ def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str],
         err = resid.abs().mean(dim=0) * 1000.0  # [n_values] meV
         tot_abs += float(err.sum())
         n_val += resid.shape[1]
+        per_structure[getattr(dataset, "names", range(len(dataset)))[k]] = float(err.mean())
         for key, lab in (("pair", batch["pair_label"]), ("shell", batch["shell_label"])):
             for u in torch.unique(lab).tolist():
                 sel = err[lab == u]
@@ -106,6 +108,7 @@ def evaluate(model, dataset, device, dtype, loss_kind: str, species: list[str],
         "mae_pair_meV": {pair_name[u]: s / n for u, (s, n) in sorted(err_sum["pair"].items())},
         "mae_shell_meV": {SHELL_NAMES[u // 10] + SHELL_NAMES[u % 10]: s / n
                           for u, (s, n) in sorted(err_sum["shell"].items())},
+        "mae_structure_meV": per_structure,
     }
     if band[2]:
         result["band_mae_meV"] = 1000.0 * band[1] / band[2]
