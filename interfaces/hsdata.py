@@ -16,7 +16,8 @@ Conventions (see ``docs/conventions.md`` section 1; tested in ``tests/test_hsdat
 Values are kept flat: block e of a spinless array occupies
 ``values[block_ptr[e]:block_ptr[e+1]]`` reshaped C-order to ``(n_i, n_j)``;
 a spinor block occupies ``4 * block_ptr[e] : 4 * block_ptr[e+1]`` reshaped to
-``(2 n_i, 2 n_j)``.
+``(2 n_i, 2 n_j)``. The methods that rewrite values (Hermiticity, orbital permutations,
+spin kinds) are implemented in :mod:`interfaces.hsops`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Iterator
 
 import numpy as np
 from ase import Atoms
+
+from interfaces import hsops
 
 __all__ = ["HSData", "SPIN_KINDS", "irreps_string", "parse_irreps"]
 
@@ -260,41 +263,11 @@ class HSData:
     # -------------------------------------------------------------- hermiticity
     def hermiticity_error(self) -> float:
         """Max |X_ij(R) - X_ji(-R)^dagger| over H channels and S (inf if a partner is missing)."""
-        rev = self.reverse_edges
-        if np.any(rev < 0):
-            return math.inf
-        err = 0.0
-        for values, spinor in self._all_values():
-            for g in self.shape_groups():
-                a = values[self.block_index(g, spinor)]
-                b = values[self.block_index(rev[g], spinor)]
-                err = max(err, float(np.max(np.abs(a - np.conj(b.transpose(0, 2, 1))), initial=0)))
-        return err
+        return hsops.hermiticity_error(self)
 
     def symmetrize(self) -> "HSData":
         """Return a copy with ``X <- (X_ij(R) + X_ji(-R)^dagger) / 2`` enforced exactly."""
-        rev = self.reverse_edges
-        if np.any(rev < 0):
-            raise ValueError("cannot symmetrize: some (j, i, -R) partner blocks are missing")
-
-        def sym(values: np.ndarray, spinor: bool) -> np.ndarray:
-            out = values.copy()
-            for g in self.shape_groups():
-                idx = self.block_index(g, spinor)
-                ridx = self.block_index(rev[g], spinor)
-                out[idx] = 0.5 * (values[idx] + np.conj(values[ridx].transpose(0, 2, 1)))
-            return out
-
-        h = None if self.h is None else np.stack([sym(c, self.spin == "spinor") for c in self.h])
-        s = None if self.s is None else sym(self.s, False)
-        return self.replace(h=h, s=s)
-
-    def _all_values(self) -> Iterator[tuple[np.ndarray, bool]]:
-        if self.h is not None:
-            for channel in self.h:
-                yield channel, self.spin == "spinor"
-        if self.s is not None:
-            yield self.s, False
+        return hsops.symmetrize(self)
 
     # -------------------------------------------------------------- selection
     def select_edges(self, keep: np.ndarray) -> "HSData":
@@ -322,20 +295,7 @@ class HSData:
         ``X_new[r, c] = sign_i[r] sign_j[c] X_old[perm_i[r], perm_j[c]]`` (spinor blocks
         use the same map in both spin halves).
         """
-        symbols = np.array(self.atoms.get_chemical_symbols())
-
-        def apply(values: np.ndarray, spinor: bool) -> np.ndarray:
-            out = np.empty_like(values)
-            for g in self.shape_groups():
-                pi, si = _spin_map(maps[symbols[self.edge_index[0, g[0]]]], spinor)
-                pj, sj = _spin_map(maps[symbols[self.edge_index[1, g[0]]]], spinor)
-                idx = self.block_index(g, spinor)
-                out[idx] = values[idx[:, pi][:, :, pj]] * (si[:, None] * sj[None, :])
-            return out
-
-        h = None if self.h is None else np.stack([apply(c, self.spin == "spinor") for c in self.h])
-        s = None if self.s is None else apply(self.s, False)
-        return self.replace(h=h, s=s)
+        return hsops.permute_orbitals(self, maps)
 
     # ------------------------------------------------------------------- spin
     def with_spin(self, kind: str) -> "HSData":
@@ -345,64 +305,21 @@ class HSData:
         block-diagonal spinors; ``collinear -> none`` and ``spinor -> collinear``
         need equal channels / vanishing spin-flip blocks (ValueError otherwise).
         """
-        if kind == self.spin or self.h is None:
-            return self.replace(spin=kind) if self.h is None else self
-        if (self.spin, kind) == ("none", "collinear"):
-            return self.replace(h=np.repeat(self.h, 2, axis=0), spin=kind)
-        if kind == "spinor":
-            up, dn = self.h[0], self.h[-1]
-            return self.replace(h=self._spinor_from(up, dn)[None], spin=kind)
-        if (self.spin, kind) == ("collinear", "none"):
-            if not np.allclose(self.h[0], self.h[1], atol=1e-12):
-                raise ValueError("collinear H with different channels cannot become spinless")
-            return self.replace(h=self.h[:1], spin=kind)
-        if self.spin == "spinor":
-            up, ud, du, dn = self._spinor_parts()
-            if max(np.abs(ud).max(initial=0), np.abs(du).max(initial=0)) > 1e-12 or (
-                np.abs(up.imag).max(initial=0) > 1e-12 or np.abs(dn.imag).max(initial=0) > 1e-12
-            ):
-                raise ValueError("spinor H has spin-flip or complex blocks; it is not collinear")
-            h = np.stack([up.real, dn.real])
-            out = self.replace(h=h, spin="collinear")
-            return out if kind == "collinear" else out.with_spin("none")
-        raise ValueError(f"cannot convert spin {self.spin!r} to {kind!r}")
-
-    def _spinor_from(self, up: np.ndarray, dn: np.ndarray, ud=None, du=None) -> np.ndarray:
-        return self.spinor_from_parts((up, ud, du, dn))
+        return hsops.with_spin(self, kind)
 
     def spinor_from_parts(self, parts) -> np.ndarray:
         """Assemble a flat spinor array (4 n_values,) from spinless (uu, ud, du, dd) arrays.
 
         Each part has shape (n_values,) or is None (zero blocks).
         """
-        out = np.zeros(4 * self.n_values, dtype=np.complex128)
-        for g in self.shape_groups():
-            idx = self.block_index(g)
-            sidx = self.block_index(g, spinor=True)
-            ni, nj = idx.shape[1:]
-            for q, part in enumerate(parts):
-                if part is not None:
-                    a, b = divmod(q, 2)
-                    out[sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]] = part[idx]
-        return out
-
-    def _spinor_parts(self) -> tuple[np.ndarray, ...]:
-        return tuple(self.spinor_parts(self.h[0]))
+        return hsops.spinor_from_parts(self, parts)
 
     def spinor_parts(self, values: np.ndarray) -> np.ndarray:
         """Split a flat spinor array (4 n_values,) into spinless parts, shape (4, n_values).
 
         Rows are (uu, ud, du, dd) of the spin-major blocks ``[[uu, ud], [du, dd]]``.
         """
-        parts = np.zeros((4, self.n_values), dtype=np.complex128)
-        for g in self.shape_groups():
-            idx = self.block_index(g)
-            sidx = self.block_index(g, spinor=True)
-            ni, nj = idx.shape[1:]
-            for q in range(4):
-                a, b = divmod(q, 2)
-                parts[q][idx] = values[sidx[:, a * ni:(a + 1) * ni, b * nj:(b + 1) * nj]]
-        return parts
+        return hsops.spinor_parts(self, values)
 
     # ---------------------------------------------------------------- storage
     def save(self, path, name: str | None = None, append: bool = False,
@@ -437,11 +354,3 @@ def _encode(i, j, shift, n_atoms: int) -> np.ndarray:
     pair = np.asarray(i, dtype=np.int64) * n_atoms + np.asarray(j, dtype=np.int64)
     key = pair.astype(np.uint64) << np.uint64(30)
     return key | (r[:, 0] << np.uint64(20)) | (r[:, 1] << np.uint64(10)) | r[:, 2]
-
-
-def _spin_map(ps: tuple[np.ndarray, np.ndarray], spinor: bool) -> tuple[np.ndarray, np.ndarray]:
-    perm, sign = (np.asarray(x) for x in ps)
-    if not spinor:
-        return perm, sign
-    n = len(perm)
-    return np.concatenate([perm, perm + n]), np.concatenate([sign, sign])

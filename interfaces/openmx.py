@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_numbers
 from ase.units import Bohr, Ha, kB
 
 from interfaces import orbitals
@@ -37,13 +34,19 @@ from interfaces.atomic import write_bytes
 from interfaces.checks import check_finite
 from interfaces.errors import FormatError, reading
 from interfaces.hsdata import HSData
+from interfaces.openmx_input import (
+    basis_string,
+    input_lines,
+    parse_species,
+    shells_of,
+    species_defs,
+    write_input,
+)
 
 __all__ = ["read", "write", "write_input", "basis_string", "shells_of"]
 
 _SPIN_KIND = {0: "none", 1: "collinear", 3: "spinor"}
-_LETTERS = "spdfgh"
 _LINE = 256
-_NOBLE = (0, 2, 10, 18, 36, 54, 86, 118)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -141,58 +144,6 @@ def _check_eof(raw: bytes, pos: int, path) -> None:
         raise FormatError(path, f"{len(tail)} unexpected bytes after the last record")
 
 
-def _block(lines: list[str], name: str) -> list[list[str]]:
-    start, out = None, []
-    for k, line in enumerate(lines):
-        tok = line.split()
-        if not tok:
-            continue
-        if start is None and tok[0].lower() == "<" + name.lower():
-            start = k
-        elif start is not None and tok[0].lower() == name.lower() + ">":
-            return out
-        elif start is not None:
-            out.append(tok)
-    raise FormatError("input", f"the embedded input has no complete <{name} block")
-
-
-def shells_of(basis: str) -> list[int]:
-    """Shells in file order of an OpenMX basis string: ``"C6.0-s2p2d1"`` -> [0, 0, 1, 1, 2]."""
-    spec = basis.rsplit("-", 1)[-1]
-    pairs = re.findall(r"([spdfgh])(\d+)", spec)
-    if not pairs or "".join(a + b for a, b in pairs) != spec:
-        raise ValueError(f"cannot parse the OpenMX basis string {basis!r}")
-    return [_LETTERS.index(a) for a, b in pairs for _ in range(int(b))]
-
-
-def _element(species: str, vps: str) -> str:
-    for name in (vps, species):
-        m = re.match(r"([A-Z][a-z]?)", name)
-        if m and m.group(1) in atomic_numbers and m.group(1) != "X":
-            return m.group(1)
-        if m and m.group(1)[:1] in atomic_numbers:
-            return m.group(1)[:1]
-    raise ValueError(f"cannot tell the element of species {species!r} ({vps!r})")
-
-
-def _species(lines: list[str], path, atomnum: int):
-    try:
-        spec = {t[0]: (t[1], t[2] if len(t) > 2 else t[0]) for t in
-                _block(lines, "Definition.of.Atomic.Species")}
-        coords = _block(lines, "Atoms.SpeciesAndCoordinates")
-        atom_species = [t[1] for t in coords]
-        if len(atom_species) != atomnum:
-            raise ValueError(f"the input lists {len(atom_species)} atoms, the header {atomnum}")
-        info = {name: (_element(name, vps), shells_of(basis), basis, vps)
-                for name, (basis, vps) in spec.items()}
-        missing = set(atom_species) - set(info)
-        if missing:
-            raise ValueError(f"atoms use undefined species {sorted(missing)}")
-    except (ValueError, IndexError, FormatError) as exc:
-        raise FormatError(path, f"embedded input: {getattr(exc, 'reason', exc)}") from exc
-    return info, atom_species
-
-
 def _basis(path, info: dict, atom_species: list[str], tno: np.ndarray):
     basis, orders, species_meta = {}, {}, {}
     for k, name in enumerate(atom_species):
@@ -224,7 +175,7 @@ def read(path: str | os.PathLike) -> HSData:
     with reading(path):
         rec = _parse_records(path.read_bytes(), path)
         check_finite(path, cell=rec["tv"], positions=rec["gxyz"])
-        info, atom_species = _species(rec["lines"], path, len(rec["tno"]))
+        info, atom_species = parse_species(rec["lines"], path, len(rec["tno"]))
         basis, orders, species_meta = _basis(path, info, atom_species, rec["tno"])
         symbols = [info[name][0] for name in atom_species]
         atoms = Atoms(symbols=symbols, positions=rec["gxyz"], cell=rec["tv"], pbc=True)
@@ -270,86 +221,6 @@ def _with_h(hs: HSData, rec: dict, path) -> HSData:
 
 
 # ----------------------------------------------------------------------------- writing
-def basis_string(el: str, shells, cutoff: float = 7.0) -> str:
-    """OpenMX basis string: ``basis_string("C", (0, 0, 1, 1, 2))`` -> ``"C7.0-s2p2d1"``."""
-    counts = Counter(int(lv) for lv in shells)
-    if max(counts, default=0) > 3:
-        raise ValueError("OpenMX bases are tabulated for l <= 3")
-    return f"{el}{cutoff:.1f}-" + "".join(f"{_LETTERS[lv]}{counts[lv]}" for lv in sorted(counts))
-
-
-def _species_defs(hs_basis: dict, meta: dict) -> dict[str, tuple[str, str]]:
-    defs = {}
-    for el, shells in hs_basis.items():
-        basis_str, vps = (meta.get(el) or [None, None])[:2]
-        try:
-            ok = basis_str is not None and sorted(shells_of(basis_str)) == sorted(shells)
-        except ValueError:
-            ok = False
-        defs[el] = (basis_str, vps) if ok else (basis_string(el, shells), f"{el}_PBE19")
-    return defs
-
-
-def _default_valence(el: str) -> float:
-    z = atomic_numbers[el]
-    return float(z - max(n for n in _NOBLE if n < z))
-
-
-def _input_lines(atoms: Atoms, defs: dict, spin: str, valence: dict | None) -> list[str]:
-    valence = valence or {}
-    pol = {"none": "off", "collinear": "on", "spinor": "nc"}[spin]
-    lines = ["System.Name  ase_deeph", "DATA.PATH  ../DFT_DATA19",
-             f"Species.Number  {len(defs)}", "<Definition.of.Atomic.Species"]
-    lines += [f" {el:4s} {b:18s} {v}" for el, (b, v) in defs.items()]
-    lines += ["Definition.of.Atomic.Species>", f"Atoms.Number  {len(atoms)}",
-              "Atoms.SpeciesAndCoordinates.Unit  Ang", "<Atoms.SpeciesAndCoordinates"]
-    for k, (sym, pos) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)):
-        half = 0.5 * float(valence.get(sym, _default_valence(sym)))
-        lines.append(f" {k + 1:5d} {sym:4s} {pos[0]:20.14f} {pos[1]:20.14f} {pos[2]:20.14f}"
-                     f" {half:8.4f} {half:8.4f}")
-    lines += ["Atoms.SpeciesAndCoordinates>", "Atoms.UnitVectors.Unit  Ang", "<Atoms.UnitVectors"]
-    lines += [f" {a[0]:20.14f} {a[1]:20.14f} {a[2]:20.14f}" for a in np.asarray(atoms.cell)]
-    lines += ["Atoms.UnitVectors>", f"scf.SpinPolarization  {pol}",
-              f"scf.SpinOrbit.Coupling  {'on' if spin == 'spinor' else 'off'}",
-              "scf.EigenvalueSolver  band", "HS.fileout  on"]
-    return lines
-
-
-def write_input(atoms: Atoms, species_basis: dict, path: str | os.PathLike, *,
-                spin: str = "none", valence: dict | None = None,
-                extra: list[str] | None = None) -> None:
-    """Write an OpenMX ``.dat`` input (``HS.fileout on``, coordinates in Angstrom).
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Structure (Angstrom).
-    species_basis : dict
-        Per element either an OpenMX basis string (``"C6.0-s2p2d1"``), a tuple of shell
-        angular momenta (cutoff 7.0 Bohr is used), or a pair (basis string, VPS name).
-    path : path-like
-        Output file (written atomically).
-    spin : {"none", "collinear", "spinor"}
-        Selects ``scf.SpinPolarization`` / ``scf.SpinOrbit.Coupling``.
-    valence : dict, optional
-        Valence electrons of each pseudopotential (initial occupations are half of it per
-        spin). Default: electrons beyond the previous noble gas, which is wrong for
-        semicore pseudopotentials; pass it explicitly for those.
-    extra : list of str, optional
-        More input lines (k-grid, cutoff energy...).
-    """
-    defs = {}
-    for el, spec in species_basis.items():
-        if isinstance(spec, str):
-            defs[el] = (spec, f"{el}_PBE19")
-        elif len(spec) == 2 and isinstance(spec[0], str):
-            defs[el] = (spec[0], spec[1])
-        else:
-            defs[el] = (basis_string(el, spec), f"{el}_PBE19")
-    lines = _input_lines(atoms, defs, spin, valence) + list(extra or [])
-    write_bytes(Path(path), ("\n".join(lines) + "\n").encode())
-
-
 def _neighbour_order(hs: HSData) -> np.ndarray:
     """Block order of the scfout: per atom its on-site block first, then the others."""
     i, j = hs.edge_index
@@ -425,8 +296,8 @@ def write(hs: HSData, path: str | os.PathLike, valence: dict | None = None) -> P
         path = path.with_name(path.name + ".scfout")
     try:
         code = orbitals.from_internal(hs, "openmx")
-        defs = _species_defs(hs.basis, hs.metadata.get("openmx_species", {}))
-        lines = _input_lines(hs.atoms, defs, hs.spin, valence)
+        defs = species_defs(hs.basis, hs.metadata.get("openmx_species", {}))
+        lines = input_lines(hs.atoms, defs, hs.spin, valence)
         data = _records(code, lines)
     except ValueError as exc:
         raise FormatError(path, f"cannot write: {exc}") from exc

@@ -159,6 +159,22 @@ def _add_data_verbs(sub) -> None:
     t.add_argument("--force", action="store_true", help="replace a run already in the folder")
     t.set_defaults(func=_cmd_train)
 
+    _add_learn_verb(sub)
+
+    r = sub.add_parser("predict", help="predict H (and S) of a structure file",
+                       epilog=_formats_epilog(writable=True),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("structure", help="any ASE-readable structure file")
+    r.add_argument("-m", "--model", default="default", help="'default' or a model file")
+    r.add_argument("-o", "--output", required=True, help="output file or folder")
+    r.add_argument("--to", dest="to_code", default="hsdata", choices=writable, metavar="CODE",
+                   help="output format, see below (default: hsdata)")
+    r.add_argument("--force", action="store_true", help="replace an existing HDF5 output")
+    r.set_defaults(func=_cmd_predict)
+
+
+def _add_learn_verb(sub) -> None:
+    """``learn``: plan, PySCF data, training and errors for a new material in one verb."""
     lr = sub.add_parser("learn", help="a model for a new material in one command: plan, "
                         "PySCF data, training, errors, model card (resumable)")
     lr.add_argument("structure", help="structure file ASE can read, or an ase.build call "
@@ -180,17 +196,6 @@ def _add_data_verbs(sub) -> None:
                          "held-out errors before and after are reported")
     lr.add_argument("-q", "--quiet", action="store_true", help="no report or progress bars")
     lr.set_defaults(func=_cmd_learn)
-
-    r = sub.add_parser("predict", help="predict H (and S) of a structure file",
-                       epilog=_formats_epilog(writable=True),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("structure", help="any ASE-readable structure file")
-    r.add_argument("-m", "--model", default="default", help="'default' or a model file")
-    r.add_argument("-o", "--output", required=True, help="output file or folder")
-    r.add_argument("--to", dest="to_code", default="hsdata", choices=writable, metavar="CODE",
-                   help="output format, see below (default: hsdata)")
-    r.add_argument("--force", action="store_true", help="replace an existing HDF5 output")
-    r.set_defaults(func=_cmd_predict)
 
 
 def _add_analysis_verbs(sub) -> None:

@@ -215,17 +215,8 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
     qpts = mesh_points(tuple(qm), gamma_centred=True)
     order = np.argsort(_mesh_index(kpts, km))
     kpts = kpts[order]  # now C-order mesh
-    sol = solve(derivs.hs0, kpts, return_vectors=True,
-                ill_threshold=derivs.ill_threshold)
-    e_all = sol.eigenvalues[0]
-    if fermi_level is None:
-        fermi_level = _computed_fermi(sol.eigenvalues, derivs.hs0.n_electrons)
-    bands = _band_window(e_all, fermi_level, window * sigma_el)
-    if len(bands) == 0:
-        _warn_gap(e_all, fermi_level, window * sigma_el)
-    e_k, c_k = e_all[:, bands], sol.eigenvectors[0][:, :, bands]
-    w_k = gaussian(e_k - fermi_level, sigma_el)  # [nk, nb]
-    n_f = float(w_k.sum() / len(kpts))
+    fermi_level, eig = _fermi_states(derivs, kpts, fermi_level, sigma_el, window * sigma_el)
+    n_f = float(eig[2].sum() / len(kpts))
     modes = phonon_modes(ph, qpts, derivs.atoms, soft_cutoff, imag_tol)
     if modes.unstable.any():
         warnings.warn(f"eliashberg: {describe_unstable(modes, modes.unstable)} excluded from "
@@ -233,10 +224,30 @@ def eliashberg(derivs: EPCDerivatives, ph, k_mesh=(8, 8, 8), q_mesh=(4, 4, 4),
     s = np.zeros((len(qpts), modes.n_modes))
     for iq, q in enumerate(qpts):
         idx_kq = _mesh_index(kpts + q, km)
-        s[iq] = _lambda_one_q(derivs, modes, iq, kpts, idx_kq, (e_k, c_k, w_k), form)
+        s[iq] = _lambda_one_q(derivs, modes, iq, kpts, idx_kq, eig, form)
     res = _finish(modes, s, n_f, fermi_level, sigma_el, sigma_ph, n_omega,
                   (tuple(map(int, km)), tuple(map(int, qm))), form, derivs.onsite_d)
-    return replace(res, n_unstable=int(modes.unstable.sum()), fermi_in_gap=len(bands) == 0)
+    return replace(res, n_unstable=int(modes.unstable.sum()), fermi_in_gap=eig[0].shape[1] == 0)
+
+
+def _fermi_states(derivs: EPCDerivatives, kpts: np.ndarray, fermi_level: float | None,
+                  sigma_el: float, width: float) -> tuple[float, tuple]:
+    """E_F and the states of the bands within ``width`` of it somewhere on the k mesh.
+
+    Returns ``(E_F, (e_k [nk, nb], c_k [nk, n_orb, nb], w_k [nk, nb]))`` with ``w_k`` the
+    Gaussian delta weights (1/eV); nb = 0, with a warning, when E_F lies in a gap.
+    """
+    sol = solve(derivs.hs0, kpts, return_vectors=True,
+                ill_threshold=derivs.ill_threshold)
+    e_all = sol.eigenvalues[0]
+    if fermi_level is None:
+        fermi_level = _computed_fermi(sol.eigenvalues, derivs.hs0.n_electrons)
+    bands = _band_window(e_all, fermi_level, width)
+    if len(bands) == 0:
+        _warn_gap(e_all, fermi_level, width)
+    e_k, c_k = e_all[:, bands], sol.eigenvectors[0][:, :, bands]
+    w_k = gaussian(e_k - fermi_level, sigma_el)  # [nk, nb]
+    return fermi_level, (e_k, c_k, w_k)
 
 
 def _computed_fermi(eigenvalues: np.ndarray, n_electrons: float) -> float:
@@ -255,7 +266,7 @@ def _warn_gap(e: np.ndarray, e_f: float, width: float) -> None:
                   f"{vbm} eV, lowest above {cbm} eV on the k mesh): no state within "
                   f"{width:.3f} eV (window * sigma_el), so N_F = lambda = 0. To dope, set "
                   "fermi_level (TOML: [eliashberg] fermi_level) inside a band.",
-                  UserWarning, stacklevel=3)
+                  UserWarning, stacklevel=4)
 
 
 def _finish(modes, s, n_f, e_f, sigma_el, sigma_ph, n_omega, meshes, form, onsite_d):

@@ -86,7 +86,7 @@ def active_round(out_dir, pool: int = 16, pick: int = 3, committee: int = 3,
         to ``DIR/active.json``).
     """
     from ase_deeph.generation.config import GenerateConfig
-    from ase_deeph.generation.generate import build_structure, generate
+    from ase_deeph.generation.generate import generate
     from ase_deeph.learn.pipeline import say
     from interfaces import h5io
 
@@ -103,18 +103,8 @@ def active_round(out_dir, pool: int = 16, pick: int = 3, committee: int = 3,
     names = h5io.names(out / "data.h5")
     before, eval_before = _stage(plan, out, len(names), f"runs/active_before_c{committee}",
                                  holdout, committee, progress)
-    picks = out / f"active_picks_c{committee}.json"  # a rerun resumes with the same picks
-    if picks.exists():
-        saved = json.loads(picks.read_text())
-        candidates, scores, chosen = saved["pool"], np.array(saved["scores_eV"]), saved["picked"]
-    else:
-        start = max(int(n) for n in names) + 1
-        candidates = list(range(start, start + pool))
-        scores = score_candidates(out / before["run_dir"] / "model.safetensors",
-                                  [build_structure(cfg, k)[0] for k in candidates])
-        chosen = sorted(int(candidates[i]) for i in np.argsort(scores)[::-1][:pick])
-        write_text(picks, json.dumps({"pool": candidates, "scores_eV": scores.tolist(),
-                                      "picked": chosen}))
+    candidates, scores, chosen = _pick(out, names, cfg, out / before["run_dir"], pool, pick,
+                                       committee)
     say(progress, f"active learning: labelling candidates {chosen} of {candidates[0]}.."
                         f"{candidates[-1]} (committee spread {np.sort(scores)[::-1][:pick]} eV)")
     rep = generate(cfg, out / "data.h5", progress=progress, extra=chosen)
@@ -130,6 +120,29 @@ def active_round(out_dir, pool: int = 16, pick: int = 3, committee: int = 3,
         {k: (result["before"][k], result["after"][k]) for k in result["before"]
          if k != "run_dir"}))
     return result
+
+
+def _pick(out: Path, names: list, cfg, run_dir: Path, pool: int, pick: int,
+          committee: int) -> tuple[list, np.ndarray, list]:
+    """Score ``pool`` new candidates with the committee of ``run_dir``; pick the most uncertain.
+
+    Returns (candidate indices, scores in eV, the ``pick`` chosen indices, sorted); the choice
+    is saved, and a rerun resumes with it.
+    """
+    from ase_deeph.generation.generate import build_structure
+
+    picks = out / f"active_picks_c{committee}.json"  # a rerun resumes with the same picks
+    if picks.exists():
+        saved = json.loads(picks.read_text())
+        return saved["pool"], np.array(saved["scores_eV"]), saved["picked"]
+    start = max(int(n) for n in names) + 1
+    candidates = list(range(start, start + pool))
+    scores = score_candidates(run_dir / "model.safetensors",
+                              [build_structure(cfg, k)[0] for k in candidates])
+    chosen = sorted(int(candidates[i]) for i in np.argsort(scores)[::-1][:pick])
+    write_text(picks, json.dumps({"pool": candidates, "scores_eV": scores.tolist(),
+                                  "picked": chosen}))
+    return candidates, scores, chosen
 
 
 def _summary(evaluation: dict) -> dict:

@@ -274,45 +274,73 @@ def make_plan(structure, budget_min: float = 60.0, r_cut: float = 8.0, seed: int
     check_overlaps(atoms, name)
     notes: list[str] = []
     unit, axes = _unit_cell(atoms, r_cut, notes)
-    periodic = any(unit.pbc)
-    ke_cutoff, ke_sources = rules.ke_cutoff_for(symbols, xc)
-    orb = rules.orbitals_per_atom(basis, symbols)
-    val = rules.valence_electrons(xc, symbols)
-    mesh0 = default_kmesh(unit, kspacing) if periodic else (1, 1, 1)
+    pre, dft = _dft_settings(unit, basis, xc, kspacing, r_cut, preflight, notes)
+    sized = _budget_fields(unit, pre, request, notes)
+    init_model, init_reason = choose_init_model(symbols, basis)
+    return LearnPlan(structure=request["structure"], **_unit_fields(unit, axes), **dft, **sized,
+                     r_cut=r_cut, seed=seed, budget_min=float(budget_min), init_model=init_model,
+                     init_reason=init_reason, model={"r_cut": r_cut, **MODEL_DEFAULTS},
+                     notes=tuple(notes), request=request)
+
+
+def _unit_fields(unit: Atoms, axes: tuple) -> dict:
+    """LearnPlan fields of the planned unit cell: geometry, rattle and strain ranges."""
+    return {"name": unit.get_chemical_formula(), "symbols": tuple(unit.get_chemical_symbols()),
+            "positions": tuple(map(tuple, unit.positions.tolist())),
+            "cell": tuple(map(tuple, np.asarray(unit.cell).tolist())),
+            "pbc": tuple(map(bool, unit.pbc)), "vacuum_axes": tuple(axes),
+            "rattle": rules.rattle_range(nearest_distance(unit)),
+            "strain": rules.STRAIN if any(unit.pbc) else 0.0}
+
+
+def _dft_settings(unit: Atoms, basis: str, xc: str, kspacing: float, r_cut: float,
+                  preflight: Callable[..., Preflight], notes: list[str]) -> tuple[Preflight, dict]:
+    """Run the preflight SCF with the rules' settings; return it and the DFT-setting fields.
+
+    The fields are those of :class:`LearnPlan` (cutoff, smearing of a metal, gap...); the
+    metal decision is noted in ``notes``.
+    """
+    ke_cutoff, ke_sources = rules.ke_cutoff_for(unit.get_chemical_symbols(), xc)
+    mesh0 = default_kmesh(unit, kspacing) if any(unit.pbc) else (1, 1, 1)
     pre = preflight(unit, basis=basis, xc=xc, ke_cutoff=ke_cutoff, kmesh=mesh0, r_cut=r_cut)
-    metal = _is_metal(pre, periodic, notes)
-    avail = max(budget_min * 60.0 - pre.spent, 0.0)
+    metal = _is_metal(pre, any(unit.pbc), notes)
+    return pre, {"basis": basis, "xc": xc, "pseudo": pseudo_name(xc), "ke_cutoff": ke_cutoff,
+                 "ke_sources": ke_sources, "kspacing": kspacing,
+                 "smearing": rules.METAL_SMEARING if metal else None, "gap": float(pre.gap),
+                 "preflight": dataclasses.asdict(pre)}
+
+
+def _budget_fields(unit: Atoms, pre: Preflight, request: dict, notes: list[str]) -> dict:
+    """LearnPlan fields sized by the budget (:mod:`.budget`): cells, structures, epochs, times.
+
+    ``request`` holds the arguments of :func:`make_plan`; decisions (width fallback, skipped
+    transfer) are noted in ``notes``.
+    """
+    symbols, r_cut, kspacing = unit.get_chemical_symbols(), request["r_cut"], request["kspacing"]
+    orb = rules.orbitals_per_atom(request["basis"], symbols)
+    val = rules.valence_electrons(request["xc"], symbols)
+    min_width = request["min_width"]
+    avail = max(request["budget_min"] * 60.0 - pre.spent, 0.0)
     data_s, train_s = budget.DATA_SHARE * avail, budget.TRAIN_SHARE * avail
     w, rep, t_one = budget.training_cell(unit, orb, pre, kspacing, data_s,
-                                   min_width or r_cut, fixed=bool(min_width), notes=notes)
+                                         min_width or r_cut, fixed=bool(min_width), notes=notes)
     n_at, n_orb, mesh, _ = budget.cell_cost(unit, rep, orb, pre, kspacing)
-    rep_t, t_transfer = budget.transfer_cell(unit, rep, orb, pre, kspacing, data_s - budget.N_TARGET
-                                       * t_one, notes) if transfer else (tuple(rep), 0.0)
+    rep_t, t_transfer = (budget.transfer_cell(unit, rep, orb, pre, kspacing,
+                                              data_s - budget.N_TARGET * t_one, notes)
+                         if request["transfer"] else (tuple(rep), 0.0))
     n = int(min(budget.N_MAX, max(budget.N_MIN, (data_s - t_transfer) // max(t_one, 1e-9))))
     split = budget.split_fractions(n)
-    big = unit.repeat(rep) if periodic else unit
+    big = unit.repeat(rep) if any(unit.pbc) else unit
     s_epoch = rules.train_seconds_per_epoch(*budget.split_sizes(n, split),
                                             len(big) * budget.edges_per_atom(unit, r_cut))
     epochs = int(min(budget.MAX_EPOCHS, max(budget.MIN_EPOCHS, train_s // max(s_epoch, 1e-9))))
-    init_model, init_reason = choose_init_model(symbols, basis)
-    return LearnPlan(
-        structure=request["structure"], name=unit.get_chemical_formula(),
-        symbols=tuple(unit.get_chemical_symbols()),
-        positions=tuple(map(tuple, unit.positions.tolist())),
-        cell=tuple(map(tuple, np.asarray(unit.cell).tolist())), pbc=tuple(map(bool, unit.pbc)),
-        vacuum_axes=tuple(axes), supercell=tuple(rep), min_width=float(w),
-        cell_widths=tuple(float(x) for x in widths(np.asarray(big.cell))), n_atoms=n_at,
-        n_orbitals=n_orb, n_electrons=float(sum(val[s] for s in big.get_chemical_symbols())),
-        basis=basis, xc=xc, pseudo=pseudo_name(xc), ke_cutoff=ke_cutoff, ke_sources=ke_sources,
-        kspacing=kspacing, kmesh=mesh, smearing=rules.METAL_SMEARING if metal else None,
-        gap=float(pre.gap), rattle=rules.rattle_range(nearest_distance(unit)),
-        strain=rules.STRAIN if periodic else 0.0, r_cut=r_cut, seed=seed,
-        budget_min=float(budget_min), n_structures=n, epochs=epochs,
-        early_stop_patience=max(10, epochs // 4), split=split, init_model=init_model,
-        init_reason=init_reason, model={"r_cut": r_cut, **MODEL_DEFAULTS},
-        preflight=dataclasses.asdict(pre), seconds_per_structure=t_one,
-        train_seconds=epochs * s_epoch, transfer=t_transfer > 0, transfer_supercell=rep_t,
-        transfer_seconds=t_transfer,
-        total_seconds=pre.spent + n * t_one + t_transfer + epochs * s_epoch,
-        notes=tuple(notes), request=request)
-
+    return {"supercell": tuple(rep), "min_width": float(w),
+            "cell_widths": tuple(float(x) for x in widths(np.asarray(big.cell))),
+            "n_atoms": n_at, "n_orbitals": n_orb,
+            "n_electrons": float(sum(val[s] for s in big.get_chemical_symbols())),
+            "kmesh": mesh, "n_structures": n, "epochs": epochs,
+            "early_stop_patience": max(10, epochs // 4), "split": split,
+            "seconds_per_structure": t_one, "train_seconds": epochs * s_epoch,
+            "transfer": t_transfer > 0, "transfer_supercell": rep_t,
+            "transfer_seconds": t_transfer,
+            "total_seconds": pre.spent + n * t_one + t_transfer + epochs * s_epoch}

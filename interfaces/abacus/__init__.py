@@ -1,7 +1,7 @@
 """ABACUS (LCAO): CSR H(R) / S(R) files.
 
-Reader and writer (:mod:`.reader`), CSR records (:mod:`.csr`), blocks (:mod:`.blocks`), STRU
-and log files (:mod:`.text`).
+Reader (:mod:`.reader`), writer (:mod:`.writer`), CSR records (:mod:`.csr`), blocks
+(:mod:`.blocks`), STRU and log files (:mod:`.text`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Numerical atomic orbitals from the codes' basis files.
 
-Basis-file readers (:mod:`.basis_files`), two-centre integrals (:mod:`.twocenter`), overlaps
-S(R) and their gradients (:mod:`.overlap`).
+Radial orbitals and bases (:mod:`.radial`), basis-file readers (:mod:`.basis_files`),
+two-centre integrals (:mod:`.twocenter`), overlaps S(R) and their gradients (:mod:`.overlap`).
 """
 
 from __future__ import annotations

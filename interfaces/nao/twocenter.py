@@ -38,7 +38,7 @@ import numpy as np
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 from scipy.special import spherical_jn
 
-from interfaces.nao.basis_files import RadialBasis, RadialOrbital
+from interfaces.nao.radial import RadialBasis, RadialOrbital
 from interfaces.sph import gaunt, real_sph_harm
 
 __all__ = ["TwoCenterSettings", "TwoCenterTables", "PairTable", "solid_harmonics",
