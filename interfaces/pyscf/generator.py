@@ -222,7 +222,8 @@ def run(atoms: Atoms, basis: str = DEFAULT_BASIS, xc: str = "pbe", kmesh=None,
         supercell must be at least ``2 r_cut`` Angstrom long in every
         direction).
     basis : str
-        PySCF GTH basis name; default the compact gth-dzvp (exponents >= 0.15 bohr^-2).
+        PySCF GTH basis name; default :data:`DEFAULT_BASIS` (``gth-dzvp-molopt-sr-compact``:
+        CP2K's condensed-phase basis, exponents raised to >= 0.15 bohr^-2).
     xc : str
         Functional (``"pbe"``, ``"lda"``); selects the GTH pseudopotential family.
     kmesh : sequence of 3 int, optional
