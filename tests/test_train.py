@@ -325,3 +325,20 @@ def test_holdout_names_form_the_test_split(dataset, tmp_path):
     assert ds["test_names"] == ["000003"] and ds["n_train"] + ds["n_val"] == 3
     with pytest.raises(ValueError, match="holdout"):
         train(MODEL, _cfg(dataset, tmp_path / "bad", holdout=("999999",), epochs=1))
+
+
+@pytest.mark.parametrize("family", ["carbon", "silicon"])
+def test_shipped_holdout_names_exist_in_their_families(family):
+    """``holdout`` of train_<family>.toml names real structures of configs/<family>/."""
+    from ase_deeph.generation.config import GenerateConfig
+
+    root = Path(__file__).parents[1] / "ase_deeph" / "configs"
+    _, train_cfg = from_toml(root / f"train_{family}.toml")
+    assert Path(train_cfg.dataset).name == f"{family}.h5" and train_cfg.committee == 3
+    seen = set()
+    for name in train_cfg.holdout:
+        stem, index = name.split(".h5__")
+        cfg = GenerateConfig.from_toml(root / family / f"{stem}.toml")
+        assert 0 <= int(index) < cfg.n_structures, name
+        seen.add(stem)
+    assert seen == {p.stem for p in (root / family).glob("*.toml")}  # one per family
