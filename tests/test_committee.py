@@ -64,6 +64,23 @@ def test_identical_members_have_zero_spread():
     np.testing.assert_array_equal(atom_spread([hs, hs]), np.zeros(2))
 
 
+def test_insulator_spread_is_measured_at_the_band_edges():
+    """E_F mid-gap: the window starts at the edges, so a disagreement there is seen."""
+    from ase_deeph import solvers
+
+    hs = toy_hs(bulk("Si", "diamond", a=5.43))
+    kpts, w = solvers.mesh_points((2, 2, 2), gamma_centred=True), np.full(8, 1 / 8)
+    e = solvers.eigenvalues(hs, kpts)
+    ef = solvers.fermi_level(e, 8.0, w).fermi_level
+    gap = e[e > ef].min() - e[e < ef].max()
+    shifted = hs.replace(h=hs.h * 1.01)  # a 1 % different member
+    unc = committee_spread([hs, shifted], kpts, w, 8.0, 1e-6, window=0.5 * gap - 0.05)
+    assert gap > 0.2 and unc.near_fermi > 0  # a plain window around mid-gap is empty
+    mask = solvers.fermi_window(np.array([-3.0, -1.0, 1.2, 4.0]), 0.0, 0.5)
+    np.testing.assert_array_equal(mask, [False, True, True, False])  # edges +-1 (+0.5)
+    assert not solvers.fermi_window(np.array([np.nan]), 0.0).any()
+
+
 def test_spread_is_gauge_invariant_and_localised():
     """A constant shift mu S is no disagreement; a perturbation on one atom is found there."""
     hs = toy_hs(bulk("Si", "diamond", a=5.43, cubic=True))

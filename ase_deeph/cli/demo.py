@@ -52,7 +52,7 @@ def compare_bands(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: flo
     """
     nb = min(ours.shape[-1], ref.shape[-1])
     a, b = ours[..., :nb] - ef_ours, ref[..., :nb] - ef_ref
-    sel = (np.abs(b) < window) & np.isfinite(a)  # projected-out states are NaN (at the top)
+    sel = solvers.fermi_window(b, 0.0, window) & np.isfinite(a)  # projected-out: NaN
     err = np.abs(a - b)[sel]
     return {"rigid_shift_eV": float(ef_ours - ef_ref), "window_eV": window,
             "mae_meV": float(1e3 * err.mean()), "max_meV": float(1e3 * err.max()),

@@ -36,7 +36,8 @@ class BandUncertainty:
         Standard deviation over members of each state's energy relative to the member's
         own E_F, eV (NaN where a member lacks the band).
     near_fermi : float
-        Root mean square of ``band`` over the states within ``WINDOW`` eV of E_F, eV.
+        Root mean square of ``band`` over the states within ``WINDOW`` eV of E_F (of the
+        band edges for a gapped spectrum), eV.
     atoms : ndarray, shape (n_atoms,)
         Root mean square member spread of the H blocks that touch each atom, eV.
     members : int
@@ -67,7 +68,8 @@ def committee_spread(members: list[HSData], kpts, weights, n_electrons: float,
     smearing : (str, float)
         Occupation function and width, eV.
     window : float
-        Half width of the summary window around member 0's E_F, eV.
+        Half width of the summary window around member 0's E_F, eV (counted from the band
+        edges when gapped: :func:`ase_deeph.solvers.fermi_window`).
     """
     rel, n_keep = [], None
     for hs in members:
@@ -79,7 +81,7 @@ def committee_spread(members: list[HSData], kpts, weights, n_electrons: float,
         rel.append(e - ef)
     stack = np.stack([r[..., :n_keep] for r in rel])  # [members, ns, nk, nb]
     band = stack.std(axis=0)
-    near = np.abs(stack[0]) < window
+    near = solvers.fermi_window(stack[0], 0.0, window)  # from the band edges if gapped
     near_fermi = float(np.sqrt(np.mean(band[near] ** 2))) if near.any() else 0.0
     return BandUncertainty(band=band, near_fermi=near_fermi, atoms=atom_spread(members),
                            members=len(members))

@@ -67,7 +67,8 @@ def band_errors(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: float
     ef_ours, ef_ref : float
         Fermi levels, eV.
     window : float
-        Half width (eV) of the window around the reference E_F.
+        Half width (eV) of the window around the reference E_F, counted from the band
+        edges when the spectrum is gapped (:func:`ase_deeph.solvers.fermi_window`).
 
     Returns
     -------
@@ -78,7 +79,8 @@ def band_errors(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: float
     """
     nb = min(ours.shape[-1], ref.shape[-1])
     a, b = ours[..., :nb], ref[..., :nb]
-    sel = (np.abs(b - ef_ref) < window) & np.isfinite(a)  # projected-out states are NaN
+    # from the band edges when gapped; projected-out states are NaN
+    sel = solvers.fermi_window(b, ef_ref, window) & np.isfinite(a)
     out = {"window_eV": window, "rigid_shift_eV": float(ef_ours - ef_ref),
            "n_states": int(sel.sum()), "mae_meV": None, "max_meV": None,
            "fermi_error_meV": None}

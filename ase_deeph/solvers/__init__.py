@@ -41,6 +41,7 @@ from ase_deeph.solvers.occupations import (
     SMEARINGS,
     FermiResult,
     fermi_level,
+    fermi_window,
     occupation_function,
     occupations,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "mulliken_weights",
     "occupation_function",
     "occupations",
+    "fermi_window",
     "orbital_table",
     "plot_bands",
     "plot_dos",

@@ -26,7 +26,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import erfc, expit
 
-__all__ = ["SMEARINGS", "FermiResult", "fermi_level", "occupation_function", "occupations"]
+__all__ = ["SMEARINGS", "FermiResult", "fermi_level", "fermi_window", "occupation_function",
+           "occupations"]
 
 SMEARINGS = ("fermi-dirac", "gaussian", "methfessel-paxton")
 
@@ -96,6 +97,35 @@ def state_weights(eigenvalues: np.ndarray, weights) -> np.ndarray:
         raise ValueError(f"weights must have shape ({nk},), got {w.shape}")
     w = np.broadcast_to((w / w.sum())[None, :, None], eigenvalues.shape)
     return np.where(np.isnan(eigenvalues), 0.0, w)
+
+
+def fermi_window(eigenvalues: np.ndarray, fermi_level: float, window: float = 2.0) -> np.ndarray:
+    """Mask of the states "within ``window`` eV of E_F", measured from the band edges.
+
+    A state is inside when ``|e - E_F| < window + d``, with ``d`` the distance of the
+    state closest to E_F. For a metal ``d`` is ~0 and this is the plain window; for a
+    gapped spectrum (E_F mid-gap) the window starts at the valence and conduction edges,
+    so an insulator's edge states are always compared (a plain 2 eV window around the
+    mid-gap E_F of diamond, gap ~4 eV, holds no state at all). NaN states are outside.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray
+        Energies, eV, any shape.
+    fermi_level : float
+        E_F, eV.
+    window : float
+        Width beyond the closest state, eV.
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``eigenvalues``
+    """
+    d = np.abs(np.asarray(eigenvalues, dtype=np.float64) - fermi_level)
+    finite = np.isfinite(d)
+    if not finite.any():
+        return finite
+    return finite & (d < window + d[finite].min())
 
 
 def occupations(eigenvalues: np.ndarray, fermi_level: float, smearing: str = "fermi-dirac",
