@@ -89,3 +89,8 @@ def test_cli_bands_of_an_ab_bilayer_have_no_deep_ghosts(tmp_path, capsys):
     assert summary["s_projection_threshold"] == cond.NUMERICAL  # well conditioned: no projection
     lo, _ = summary["energy_range_eV"]
     assert lo > summary["fermi_level_eV"] - 40.0
+    # a VASP file has no pbc flags: the 18 A vacuum axis still gets one k-point
+    assert main(["dos", str(structure), "-m", "default", "-o", str(tmp_path / "d.png")]) == 0
+    dos = json.loads(capsys.readouterr().out)
+    assert dos["kmesh"][2] == 1 and dos["kmesh"][0] > 1
+    assert abs(dos["fermi_level_eV"] - summary["fermi_level_eV"]) < 0.05

@@ -50,6 +50,19 @@ def load_input(path: str | os.PathLike, model=None) -> tuple[HSData, OverlapPoli
     return provider(atoms), provider.policy
 
 
+def _sampled(atoms):
+    """``atoms`` with ``pbc`` False along vacuum, the rule of ``learn`` (gap > 6 Angstrom).
+
+    Structure files without periodicity flags (VASP, xyz with a cell) mark a slab's vacuum
+    axis periodic; sampling it with more than one k-point only costs time.
+    """
+    from ase_deeph.learn.structure import vacuum_axes
+
+    out = atoms.copy()
+    out.pbc = [bool(p) and i not in vacuum_axes(atoms) for i, p in enumerate(atoms.pbc)]
+    return out
+
+
 def solve_on_mesh(hs: HSData, policy: OverlapPolicy, kmesh=None, return_vectors=False):
     """Solve ``hs`` on a mesh under ``policy``: the dense path of every CLI verb.
 
@@ -58,11 +71,12 @@ def solve_on_mesh(hs: HSData, policy: OverlapPolicy, kmesh=None, return_vectors=
     the electron count (else the file's value, else NaN). States more than 100 eV from E_F
     are reported (:func:`~ase_deeph.solvers.conditioning.check_spectrum`). The default
     mesh is the one k-mesh rule at the solve spacing,
-    :data:`interfaces.kspacing.KSPACING_SOLVE` (2 pi / 25 1/Angstrom).
+    :data:`interfaces.kspacing.KSPACING_SOLVE` (2 pi / 25 1/Angstrom), with one k-point
+    along vacuum (:func:`_sampled`).
     """
     hs_solve = policy.prepare(hs)
     mesh = solvers.kmesh(hs.atoms, kmesh or kspacing.default_kmesh(
-        hs.atoms, kspacing.KSPACING_SOLVE))
+        _sampled(hs.atoms), kspacing.KSPACING_SOLVE))
     thr = policy.dense_threshold(hs_solve, mesh.kpts)
     sol = solvers.solve(hs_solve, mesh.kpts, return_vectors=return_vectors, ill_threshold=thr)
     ef = hs.fermi_level
