@@ -115,11 +115,11 @@ def _model_demo(out: Path, quick: bool, model) -> dict:
                             30 if quick else 90, f"TBG {atoms.info['twist_angle']:.2f} deg",
                             ill_threshold=thr))
     basis = (provider.meta.get("overlap_source") or {}).get("basis")
-    if ref_file.exists() and f"'basis': '{basis}'" not in str(np.load(ref_file)["settings"]):
+    ref = np.load(ref_file) if ref_file.exists() else None
+    if ref is not None and f"'basis': '{basis}'" not in str(ref["settings"]):
         summary["vs_pyscf"] = f"the shipped reference {ref_file.name} is not in the model's " \
                               f"basis {basis}: not compared"
-    elif ref_file.exists():
-        ref = np.load(ref_file)
+    elif ref is not None:
         ours = solvers.eigenvalues(hs, ref["kpts"], ill_threshold=thr)[0]
         mesh = solvers.kmesh(atoms, (6, 6, 1))  # the reference's E_F mesh
         ef = solvers.fermi_level(solvers.eigenvalues(hs, mesh.kpts, ill_threshold=thr),

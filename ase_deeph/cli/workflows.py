@@ -58,8 +58,8 @@ def _sampled(atoms):
     """
     from ase_deeph.learn.structure import vacuum_axes
 
-    out = atoms.copy()
-    out.pbc = [bool(p) and i not in vacuum_axes(atoms) for i, p in enumerate(atoms.pbc)]
+    out, vacuum = atoms.copy(), vacuum_axes(atoms)
+    out.pbc = [bool(p) and i not in vacuum for i, p in enumerate(atoms.pbc)]
     return out
 
 
