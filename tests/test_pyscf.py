@@ -117,6 +117,18 @@ def test_molecule_equivariance():
     assert _rotated_blocks_error(hs, hs_rot, rotation) < 1e-5  # measured 2e-6 eV (grid level 5)
 
 
+def test_molecule_cheap_settings_keep_the_states():
+    """Grid level 3 with density fitting (large molecules) keeps water's states near the gap."""
+    from ase_deeph.solvers import eigenvalues
+
+    ref, cheap = ps.run(molecule("H2O")), ps.run(molecule("H2O"), grid_level=3, density_fit=True)
+    assert cheap.metadata["grid_level"] == 3 and cheap.metadata["density_fit"]
+    e_ref, e_cheap = (eigenvalues(hs, np.zeros((1, 3)))[0, 0] for hs in (ref, cheap))
+    near = np.abs(e_ref - ref.fermi_level) < 10.0
+    assert near.sum() >= 4
+    assert np.abs(e_cheap - e_ref)[near].max() < 5e-3  # eV
+
+
 def test_periodic_equivariance():
     """Rotating a rattled Si cell (lattice and atoms) rotates every block, H and S."""
     atoms = bulk("Si", "diamond", a=5.431)

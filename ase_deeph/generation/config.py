@@ -141,6 +141,8 @@ class DFTConfig:
     density matrix of the unperturbed structure 0, computed once per output and cached in
     ``<out>.parts/reference_dm.npy`` (same converged labels). Off by default: for bilayer
     graphene it took 26 SCF cycles instead of 11 from PySCF's atomic guess.
+    ``grid_level`` and ``density_fit`` apply to molecules only (large ones such as C60:
+    level 3 with fitting).
     """
 
     basis: str = "gth-dzvp-molopt-sr-compact"
@@ -153,6 +155,8 @@ class DFTConfig:
     conv_tol: float = 1e-9
     max_cycle: int = 80
     reference_guess: bool = False
+    grid_level: int = 5
+    density_fit: bool = False
 
     def __post_init__(self) -> None:
         for name in ("kmesh", "dense_kmesh"):

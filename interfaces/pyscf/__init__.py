@@ -1,7 +1,8 @@
 """The embedded DFT generator (PySCF).
 
 Runs (:mod:`.generator`), compact GTH bases (:mod:`.basis`), folding H(k) onto H(R)
-(:mod:`.fold`).
+(:mod:`.fold`), SCF-free overlaps (:mod:`.overlap`), validated inputs and their assembly
+into HSData (:mod:`.blocks`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,105 @@
+"""Exact S(R) and its orbital gradient in real space, without an SCF.
+
+Linear in the number of atoms (:func:`interfaces.pyscf.basis.pair_integrals` over the one
+neighbour list); the blocks and values are those an SCF run (:mod:`.generator`) stores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.units import Bohr
+
+from interfaces import orbitals
+from interfaces.hsdata import HSData
+from interfaces.neighbours import neighbour_list
+from interfaces.overlap_gradient import OverlapGradient
+from interfaces.pyscf.basis import DEFAULT_BASIS, pair_integrals
+from interfaces.pyscf.blocks import Setup, basis_metadata, prepare, to_hsdata
+
+__all__ = ["overlap", "overlap_gradient", "pair_values"]
+
+
+def _real_space(atoms: Atoms, basis: str, r_cut: float, gradient: bool):
+    """S(R) HSData of the blocks within ``r_cut`` (the one neighbour list), and D or None."""
+    setup = prepare(atoms, basis)
+    i, j, cell_shift = neighbour_list(setup.atoms, r_cut)
+    edge_index = np.stack([i, j])  # [2, n_edges]
+    s = pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1)[0]  # [n_values]
+    hs = to_hsdata(setup, edge_index, cell_shift, None, s, internal=True,
+                   metadata=basis_metadata(setup, basis, r_cut))
+    if not gradient:
+        return hs, None
+    # D = <d phi_i / d tau_i | phi_j> = -<d phi_i / d r | phi_j> = -int1e_ipovlp, 1/Angstrom
+    return hs, -pair_values(setup, edge_index, cell_shift, "int1e_ipovlp", 3) / Bohr
+
+
+def overlap(atoms: Atoms, basis: str = DEFAULT_BASIS, r_cut: float = 8.0) -> HSData:
+    """Exact S(R) of a structure in real space, no SCF; linear in the number of atoms.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure (Angstrom); non-periodic directions have no images.
+    basis : str
+        PySCF basis name; ``"<name>-compact"`` raises small exponents to 0.15 bohr^-2.
+    r_cut : float
+        Keep blocks with ``|tau_j + R - tau_i| < r_cut`` Angstrom (on-site included).
+
+    Returns
+    -------
+    HSData
+        ``s`` filled, ``h`` None; same blocks and values as :func:`run` gives.
+    """
+    return _real_space(atoms, basis, r_cut, gradient=False)[0]
+
+
+def overlap_gradient(atoms: Atoms, basis: str = DEFAULT_BASIS,
+                     r_cut: float = 8.0) -> OverlapGradient:
+    """S(R) and its orbital-gradient blocks D in real space (PySCF ``int1e_ipovlp``).
+
+    Parameters
+    ----------
+    atoms, basis, r_cut
+        As for :func:`overlap`.
+
+    Returns
+    -------
+    OverlapGradient
+        ``overlap`` as :func:`overlap` returns it and ``values`` (3, n_values) in
+        1/Angstrom: ``<d phi_{i mu} / d tau_i^a, 0 | phi_{j nu}, R>`` (bra centre moved;
+        :mod:`interfaces.overlap_gradient`), i.e. minus ``int1e_ipovlp``; on-site included.
+    """
+    return OverlapGradient(*_real_space(atoms, basis, r_cut, gradient=True))
+
+
+def pair_values(setup: Setup, edge_index, cell_shift, intor: str, comp: int,
+                internal: bool = True) -> np.ndarray:
+    """Flat integral blocks of every edge (internal or PySCF order), shape (comp, n_values)."""
+    atoms = setup.atoms
+    symbols = np.array(atoms.get_chemical_symbols())
+    maps = {el: orbitals.atom_map(v[0], "pyscf", v[1]) for el, v in setup.shells.items()}
+    if not internal:
+        maps = {el: (np.sort(p), np.ones(len(p))) for el, (p, _) in maps.items()}
+    norb = np.array([len(maps[s][0]) for s in symbols])
+    sizes = norb[edge_index[0]] * norb[edge_index[1]]
+    ptr = np.concatenate([[0], np.cumsum(sizes)])
+    out = np.empty((comp, ptr[-1]))
+    vec = (atoms.positions[edge_index[1]] - atoms.positions[edge_index[0]]
+           + cell_shift @ np.asarray(atoms.cell))  # [n_edges, 3]
+    z = atoms.numbers[edge_index[0]].astype(np.int64) * 1000 + atoms.numbers[edge_index[1]]
+    uniform = len(sizes) > 0 and np.all(sizes == sizes[0])  # one block size: row views
+    for key in np.unique(z):
+        sel = np.flatnonzero(z == key)
+        sym_a, sym_b = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
+        (pa, sa), (pb, sb) = maps[sym_a], maps[sym_b]
+        sign = sa[:, None] * sb[None, :]
+        for start, ints in pair_integrals(intor, setup.basis_def, sym_a, sym_b, vec[sel], comp):
+            ints = ints[:, :, pa[:, None], pb[None, :]] * sign  # PySCF -> internal order
+            rows = sel[start:start + ints.shape[1]]
+            if uniform:
+                out.reshape(comp, len(sizes), -1)[:, rows] = ints.reshape(comp, len(rows), -1)
+            else:
+                idx = ptr[rows][:, None] + np.arange(sign.size)[None, :]
+                out[:, idx] = ints.reshape(comp, len(rows), -1)
+    return out
