@@ -38,6 +38,7 @@ from ase_deeph.learn.evaluate import (
     mesh_of,
     predicted_levels,
     reference_levels,
+    smearing_of,
 )
 
 K_POINT = np.array([1 / 3, 1 / 3, 0.0])
@@ -47,7 +48,7 @@ def _calculator_view(model: str, ref: interfaces.HSData) -> dict:
     """Run the calculator as a user would; collect uncertainty, warnings and sanity numbers."""
     atoms = ref.atoms.copy()
     size = tuple(int(k) for k in ref.metadata.get("kmesh") or (1, 1, 1))
-    smearing = float(ref.metadata.get("smearing") or 0.0)
+    smearing = smearing_of(ref)
     atoms.calc = DeepHCalculator(model=model, kpts=size, gamma=True,
                                  smearing=("fermi-dirac", smearing), uncertainty=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -88,7 +89,7 @@ def _committee_mean(provider: ModelProvider, ref: interfaces.HSData) -> dict:
     members = provider.predict_members(ref.atoms, hs0)
     mean = hs0.replace(h=np.mean([m.h for m in members], axis=0))
     mesh = mesh_of(ref)
-    fd = {"smearing": "fermi-dirac", "width": float(ref.metadata.get("smearing") or 0.0)}
+    fd = {"smearing": "fermi-dirac", "width": smearing_of(ref)}
     e_pred, ef_pred = predicted_levels(provider, mean, mesh, **fd)
     e_ref, ef_ref = reference_levels(ref, mesh, **fd)
     err = band_errors(e_pred[0], e_ref[0], ef_pred, ef_ref, 2.0)
@@ -99,7 +100,7 @@ def _committee_mean(provider: ModelProvider, ref: interfaces.HSData) -> dict:
 def _reference_range(ref: interfaces.HSData) -> dict:
     """Lowest and highest PySCF state relative to its E_F on the structure's SCF mesh."""
     e, ef = reference_levels(ref, mesh_of(ref), smearing="fermi-dirac",
-                             width=float(ref.metadata.get("smearing") or 0.0))
+                             width=smearing_of(ref))
     return {"pyscf_lowest_rel_eV": float(np.nanmin(e) - ef),
             "pyscf_highest_rel_eV": float(np.nanmax(e) - ef)}
 
@@ -116,7 +117,7 @@ def main() -> None:
     for path in sorted(Path(args.data).glob("*.h5")):
         for name, ref in interfaces.iter_load(path):
             row = {"structure": f"{path.stem}:{name}", "atoms": len(ref.atoms)}
-            cmp = compare_structure(provider, ref, ref.metadata.get("smearing"))
+            cmp = compare_structure(provider, ref, smearing_of(ref))
             row |= {"h_mae_meV": cmp["h_mae_meV"], **{f"band_{k}": v for k, v in
                                                      cmp["bands"].items()}}
             row |= _calculator_view(args.model, ref) | _reference_range(ref)

@@ -256,3 +256,15 @@ def test_active_round_labels_the_most_uncertain_and_compares_on_the_same_holdout
 
     assert f"{best:06d}" in h5io.names(out / "data.h5")
     assert active_round(out, pool=4, pick=1, committee=2, progress=False) == res  # resumes
+
+
+def test_evaluation_uses_the_reference_smearing():
+    """Band comparisons take the Fermi width the reference SCF used (generator metadata)."""
+    from _solvers_utils import chain
+
+    from ase_deeph.learn.evaluate import smearing_of
+
+    hs = chain()
+    assert smearing_of(hs.replace(metadata={"smearing_eV": 0.1})) == 0.1
+    assert smearing_of(hs.replace(metadata={"smearing_eV": None})) == 0.0
+    assert smearing_of(hs.replace(metadata={})) == 0.0

@@ -25,7 +25,7 @@ from ase_deeph import solvers
 from ase_deeph.inference.provider import REFERENCE_THRESHOLD
 
 __all__ = ["gauge_mae_meV", "predicted_levels", "reference_levels", "band_errors",
-           "compare_structure", "evaluate_heldout"]
+           "compare_structure", "evaluate_heldout", "mesh_of", "smearing_of"]
 
 
 def gauge_mae_meV(pred: interfaces.HSData, ref: interfaces.HSData) -> float:
@@ -90,6 +90,11 @@ def band_errors(ours: np.ndarray, ref: np.ndarray, ef_ours: float, ef_ref: float
         out |= {"mae_meV": float(1e3 * err.mean()), "max_meV": float(1e3 * err.max()),
                 "fermi_error_meV": float(1e3 * ((ef_ours - ef_ref) - offset))}
     return out
+
+
+def smearing_of(ref: interfaces.HSData) -> float:
+    """Fermi-Dirac width (eV) of the reference's own SCF (``metadata["smearing_eV"]``), or 0."""
+    return float(ref.metadata.get("smearing_eV") or 0.0)
 
 
 def mesh_of(ref: interfaces.HSData, kmesh=None):
