@@ -18,28 +18,57 @@ def _matrix(n: int = 60, complex_: bool = False, seed: int = 0):
     return a.tocsr()
 
 
-@pytest.mark.parametrize("backend", factor.available_backends())
+def _banded(n: int = 120, complex_: bool = False, seed: int = 0):
+    """A Hamiltonian-like H - E S: a dominant diagonal of both signs, weaker couplings."""
+    rng = np.random.default_rng(seed)
+    a = sp.random(n, n, density=0.08, random_state=seed, format="csr") * 0.3
+    if complex_:
+        a = a + 0.3j * sp.random(n, n, density=0.08, random_state=seed + 1, format="csr")
+    return (a + a.conj().T + sp.diags(rng.uniform(-3, 3, size=n))).tocsr()
+
+
+# [backend, matrix maker, solve tolerance]: the 1x1-pivot LDL^H of complex PARDISO and the
+# single-precision factor need a matrix with some diagonal weight (as H - E S has)
+CASES = [("superlu", _matrix, 1e-8)] + [
+    (name, _banded, 1e-8)
+    for name in factor.available_backends() if name != "superlu"]
+
+
+@pytest.mark.parametrize(("backend", "make", "tol"), CASES)
 @pytest.mark.parametrize("complex_", [False, True])
-def test_inertia_and_solve_match_dense(backend, complex_):
-    a = _matrix(complex_=complex_)
+def test_inertia_and_solve_match_dense(backend, make, tol, complex_):
+    a = make(complex_=complex_)
     dense = a.toarray()
     fac = factor.factorize(a, backend)
-    assert fac is not None
+    assert fac is not None and fac.backend == backend
     assert fac.negatives == int(np.count_nonzero(np.linalg.eigvalsh(dense) < 0))
     b = np.arange(a.shape[0], dtype=float)
-    np.testing.assert_allclose(dense @ fac.solve(b), b, atol=1e-8 * np.abs(b).max())
+    np.testing.assert_allclose(dense @ fac.solve(b), b, atol=tol * np.abs(b).max())
 
 
 def test_pardiso_tested_where_installed():
     """Name the state: the MKL backend is optional (ase-deeph[large])."""
-    try:
-        import pypardiso  # noqa: F401
-    except ImportError:
-        pytest.skip("pypardiso not installed here: the pardiso backend is covered where "
-                    "'ase-deeph[large]' is installed")
-    assert "pardiso" in factor.available_backends()
-    a = _matrix(80, seed=3)
-    assert factor.factorize(a, "pardiso").negatives == factor.factorize(a, "superlu").negatives
+    from ase_deeph.solvers.mkl_pardiso import mkl_available
+
+    if not mkl_available():
+        pytest.skip("MKL (libmkl_rt) not installed here: the pardiso backends are covered "
+                    "where 'ase-deeph[large]' is installed")
+    assert {"pardiso", "pardiso-single"} <= set(factor.available_backends())
+    for complex_ in (False, True):
+        a = _banded(150, complex_=complex_, seed=3)
+        counts = {name: factor.factorize(a, name).negatives
+                  for name in ("superlu", "pardiso", "pardiso-single")}
+        assert len(set(counts.values())) == 1, counts
+        assert factor.factorize(a, "pardiso").factor_entries > 0
+
+
+def test_upper_triangle_keeps_one_copy_and_the_diagonal():
+    a = _matrix(40, complex_=True)
+    upper = factor._upper_with_diagonal(a)
+    assert upper.nnz == sp.triu(a).nnz and np.all(upper.diagonal().imag == 0)
+    holes = sp.csr_matrix(np.diag([0.0, 2.0, 0.0]) + np.eye(3, k=1))
+    upper = factor._upper_with_diagonal(holes)
+    assert upper.nnz == 5 and np.array_equal(upper.indices[upper.indptr[:-1]], np.arange(3))
 
 
 def test_singular_matrix_gives_none():
@@ -55,8 +84,19 @@ def test_selection_and_fallback(monkeypatch):
     assert factor.factorize(_matrix(), "auto").backend == "superlu"
     with pytest.raises(ValueError, match="ase-deeph\\[large\\]"):
         factor.factorize(_matrix(), "pardiso")
+    with pytest.raises(ValueError, match="pip install cvxopt"):
+        factor.factorize(_matrix(), "cholmod")
     with pytest.raises(ValueError, match="unknown sparse backend"):
         factor.factorize(_matrix(), "magic")
     monkeypatch.setenv("ASE_DEEPH_SPARSE_BACKEND", "superlu")
     monkeypatch.setattr(factor, "available_backends", lambda: ["superlu", "pardiso"])
     assert factor.default_backend() == "superlu"
+
+
+def test_cholmod_tested_where_installed():
+    """Name the state: the CHOLMOD backend is optional (cvxopt)."""
+    if "cholmod" not in factor.available_backends():
+        pytest.skip("cvxopt not installed here: the cholmod backend is covered where it is")
+    for complex_ in (False, True):
+        a = _banded(150, complex_=complex_, seed=4)
+        assert factor.factorize(a, "cholmod").negatives == factor.factorize(a, "superlu").negatives

@@ -10,13 +10,17 @@ backend    library                              matrices
 ========== ==================================== ===========================================
 superlu    SciPy's SuperLU in symmetric mode    real and complex; always available
            (no row pivoting, ``U = D L^H``)
-pardiso    Intel MKL PARDISO via ``pypardiso``  real symmetric (``mtype=-2``, Bunch-Kaufman
-           (extra ``ase-deeph[large]``)         LDL^T, METIS ordering; inertia from
-                                                ``iparm(22)/(23)``); complex k falls back
-                                                to superlu
+pardiso    Intel MKL PARDISO (:mod:`.mkl_pardiso`, real symmetric (``mtype=-2``, Bunch-Kaufman
+           ctypes; extra ``ase-deeph[large]``)  LDL^T) and complex Hermitian (``mtype=-4``,
+                                                LDL^H, 1x1 pivots); METIS ordering;
+                                                inertia from ``iparm(22)/(23)``
+pardiso-   the same with a single-precision     half the factor memory; solves refined in
+single     factor                               double against A
+cholmod    SuiteSparse CHOLMOD via ``cvxopt``   real and complex; simplicial LDL^T without
+           (``pip install cvxopt``)             pivoting, AMD ordering; inertia from D
 ========== ==================================== ===========================================
 
-``"auto"`` picks pardiso for real matrices when ``pypardiso`` imports, else superlu; the
+``"auto"`` picks pardiso when MKL's ``libmkl_rt`` loads, else superlu; the
 environment variable ``ASE_DEEPH_SPARSE_BACKEND`` overrides the default. Measurements
 that chose the default: ``benchmarks/sparse_backends.py`` (table in ``docs/solvers.md``).
 """
@@ -50,6 +54,9 @@ class Factorization:
         Which backend factorised it.
     size : int
         Matrix dimension.
+    factor_entries : int or None
+        Entries stored in the factor, where the backend reports them (SuperLU: L + U;
+        PARDISO: L, the upper triangle being implied).
     """
 
     negatives: int
@@ -57,6 +64,7 @@ class Factorization:
     dtype: np.dtype
     backend: str
     size: int
+    factor_entries: int | None = None
 
     def operator(self) -> spla.LinearOperator:
         """Return the inverse as a ``LinearOperator`` (``OPinv`` of shift-invert ``eigsh``)."""
@@ -75,64 +83,135 @@ def _superlu(a: sp.spmatrix) -> Factorization | None:
     if not np.array_equal(lu.perm_r, lu.perm_c):
         return None
     negatives = int(np.count_nonzero(lu.U.diagonal().real < 0))
-    return Factorization(negatives, lu.solve, lu.U.dtype, "superlu", a.shape[0])
+    return Factorization(negatives, lu.solve, lu.U.dtype, "superlu", a.shape[0],
+                         factor_entries=lu.L.nnz + lu.U.nnz)
 
 
 def _upper_with_diagonal(a: sp.spmatrix) -> sp.csr_matrix:
-    """Upper triangle in CSR with every diagonal entry stored (explicit zeros kept).
+    """Upper triangle in CSR (sorted) with every diagonal entry stored and real.
 
     PARDISO's symmetric modes read the upper triangle only and need each diagonal
-    position in the pattern (an empty row is taken as a singular matrix).
+    position in the pattern (an empty row is taken as a singular matrix). When the
+    pattern already holds the diagonal (H - E S always does), the triangle is the only
+    copy made.
     """
-    strict = sp.triu(a, k=1, format="coo")
     n = a.shape[0]
+    upper = sp.triu(a, format="csr")
+    upper.sort_indices()
+    starts = upper.indptr[:-1]
+    if np.all(np.diff(upper.indptr) > 0) and np.array_equal(upper.indices[starts], np.arange(n)):
+        if np.iscomplexobj(upper.data):
+            upper.data[starts] = upper.data[starts].real
+        return upper
+    strict = sp.triu(upper, k=1, format="coo")  # rebuild with the whole diagonal stored
     rows = np.concatenate([strict.row, np.arange(n)])
     cols = np.concatenate([strict.col, np.arange(n)])
-    vals = np.concatenate([strict.data.real, a.diagonal().real]).astype(np.float64)
+    vals = np.concatenate([strict.data, upper.diagonal().real])
     upper = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     upper.sort_indices()
     return upper
 
 
-def _pardiso(a: sp.spmatrix) -> Factorization | None:
-    """MKL PARDISO real symmetric indefinite LDL^T (upper triangle); None on failure."""
-    if np.iscomplexobj(a.data):
-        return _superlu(a)  # pypardiso is real-only
-    import pypardiso
+def _pardiso(a: sp.spmatrix, single: bool = False) -> Factorization | None:
+    """MKL PARDISO LDL^T of the upper triangle (:mod:`.mkl_pardiso`); None when singular."""
+    from ase_deeph.solvers.mkl_pardiso import MKLPardiso
 
-    solver = pypardiso.PyPardisoSolver(mtype=-2)
-    solver.set_statistical_info_off()
     upper = _upper_with_diagonal(a)
     try:
-        solver.factorize(upper)
-    except pypardiso.pardiso_wrapper.PyPardisoError:
+        fac = MKLPardiso(upper, single=single)
+    except RuntimeError:  # PARDISO reports a (numerically) singular matrix
         return None
-    positives, negatives = int(solver.iparm[21]), int(solver.iparm[22])
-    perturbed = int(solver.iparm[13])  # tiny pivots PARDISO replaced: their sign is arbitrary
-    if positives + negatives != a.shape[0] or perturbed:  # E (nearly) on an eigenvalue
-        solver.free_memory(everything=True)
+    del upper
+    if fac.positives + fac.negatives != a.shape[0] or fac.perturbed:  # E (nearly) on a level
+        fac.release()
         return None
+    return Factorization(fac.negatives, fac.solve, np.dtype(np.result_type(fac.dtype, np.float64)),
+                         "pardiso-single" if single else "pardiso", a.shape[0],
+                         factor_entries=fac.factor_entries)
+
+
+def _pardiso_single(a: sp.spmatrix, steps: int = 3) -> Factorization | None:
+    """MKL PARDISO with a single-precision factor (half the memory).
+
+    Solves are refined in double precision against ``a`` itself (``x += A^-1 (b - A x)``,
+    ``steps`` times), so shift-invert sees double-precision solves; the count comes from
+    the single-precision pivots.
+    """
+    fac = _pardiso(a, single=True)
+    if fac is None:
+        return None
+    solve32 = fac.solve
 
     def solve(b: np.ndarray) -> np.ndarray:
-        return solver.solve(upper, np.asarray(b, dtype=np.float64))
+        x = solve32(b)
+        for _ in range(steps):
+            x = x + solve32(b - a @ x)
+        return x
 
-    return Factorization(negatives, solve, np.dtype(np.float64), "pardiso", a.shape[0])
+    fac.solve = solve
+    return fac
+
+
+def _cholmod(a: sp.spmatrix) -> Factorization | None:
+    """SuiteSparse CHOLMOD simplicial LDL^T / LDL^H via ``cvxopt`` (no pivoting, AMD order).
+
+    CHOLMOD's supernodal factor is Cholesky only (positive definite); its simplicial LDL^T
+    takes indefinite matrices without pivoting, like SuperLU's symmetric mode. The
+    inertia is the sign count of D, read by solving ``D x = 1``.
+    """
+    from cvxopt import cholmod, matrix, spmatrix
+
+    n = a.shape[0]
+    lower = sp.tril(a, format="coo")
+    tc = "z" if np.iscomplexobj(lower.data) else "d"
+    m = spmatrix(matrix(np.ascontiguousarray(lower.data), tc=tc),
+                 matrix(lower.row.astype(np.int64)), matrix(lower.col.astype(np.int64)), (n, n))
+    del lower
+    saved = dict(cholmod.options)
+    cholmod.options["supernodal"] = 0
+    try:
+        factor = cholmod.symbolic(m, uplo="L")
+        cholmod.numeric(m, factor)
+    except ArithmeticError:  # a zero pivot: E is (numerically) an eigenvalue
+        return None
+    finally:
+        cholmod.options.clear()
+        cholmod.options.update(saved)
+    inv_d = matrix(1.0 if tc == "d" else 1.0 + 0j, (n, 1))
+    cholmod.solve(factor, inv_d, sys=6)  # D x = 1
+    negatives = int(np.count_nonzero(np.asarray(inv_d).real < 0))
+    dtype = np.dtype(np.complex128 if tc == "z" else np.float64)
+
+    def solve(b: np.ndarray) -> np.ndarray:
+        b = np.asarray(b)
+        if np.iscomplexobj(b) and tc == "d":
+            return solve(b.real) + 1j * solve(b.imag)
+        x = matrix(np.asfortranarray(b.reshape(n, -1), dtype=dtype), tc=tc)
+        cholmod.solve(factor, x)
+        return np.asarray(x).reshape(b.shape)
+
+    return Factorization(negatives, solve, dtype, "cholmod", n)
 
 
 #: backend name -> factorise(a) -> Factorization or None
 BACKENDS: dict[str, Callable[[sp.spmatrix], Factorization | None]] = {
-    "superlu": _superlu, "pardiso": _pardiso,
+    "superlu": _superlu, "pardiso": _pardiso, "pardiso-single": _pardiso_single,
+    "cholmod": _cholmod,
 }
 
 
 def available_backends() -> list[str]:
     """Backends whose library imports here (superlu always)."""
-    names = ["superlu"]
-    try:
-        import pypardiso  # noqa: F401
+    from ase_deeph.solvers.mkl_pardiso import mkl_available
 
-        names.append("pardiso")
-    except (ImportError, OSError):  # OSError: MKL shared library missing
+    names = ["superlu"]
+    if mkl_available():
+        names += ["pardiso", "pardiso-single"]
+    try:
+        import cvxopt.cholmod  # noqa: F401
+
+        names.append("cholmod")
+    except ImportError:
         pass
     return names
 
@@ -160,6 +239,6 @@ def factorize(a: sp.spmatrix, backend: str = "auto") -> Factorization | None:
     if name not in BACKENDS:
         raise ValueError(f"unknown sparse backend {name!r}; known: {sorted(BACKENDS)}")
     if name not in available_backends():
-        raise ValueError(f"sparse backend {name!r} needs its library: pip install "
-                         "'ase-deeph[large]' (pypardiso)")
+        need = "cvxopt" if name == "cholmod" else "'ase-deeph[large]' (MKL)"
+        raise ValueError(f"sparse backend {name!r} needs its library: pip install {need}")
     return BACKENDS[name](a)

@@ -1,0 +1,163 @@
+"""MKL PARDISO through ctypes: symmetric/Hermitian indefinite LDL^T with inertia.
+
+A small direct wrapper of ``pardiso`` in MKL's single dynamic library (``libmkl_rt``,
+from the ``mkl`` wheel of the ``ase-deeph[large]`` extra), written for the large-cell
+solvers (issue 15) where ``pypardiso`` falls short: it is real-only, copies and hashes the
+matrix on every call and has no single-precision factors. Here:
+
+* real symmetric (``mtype=-2``, Bunch-Kaufman LDL^T) and complex Hermitian (``mtype=-4``,
+  LDL^H with 1x1 diagonal pivots: with Bunch-Kaufman pivoting MKL reports no inertia for
+  complex matrices, measured) indefinite matrices, after a METIS nested-dissection
+  ordering;
+* the upper triangle in CSR with 32-bit indices, handed to MKL without another copy;
+* optional single-precision factors (``iparm[27] = 1``; matrix and right-hand sides in
+  float32 / complex64);
+* the inertia (``iparm[21]``, ``iparm[22]``), the count of perturbed pivots
+  (``iparm[13]``) and the factor's size (``iparm[17]`` entries, ``iparm[15] + iparm[16]``
+  kB) after the factorisation.
+
+The library is found as ``pypardiso`` finds it: ``ASE_DEEPH_MKL_RT``, then
+``ctypes.util.find_library("mkl_rt")``, then a search below ``sys.prefix``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["MKLPardiso", "load_mkl", "mkl_available"]
+
+_LIB: list = []
+
+
+def load_mkl():
+    """``ctypes`` handle of ``libmkl_rt`` (cached); raise OSError when it is not installed."""
+    if _LIB:
+        return _LIB[0]
+    candidates = [os.environ.get("ASE_DEEPH_MKL_RT"), ctypes.util.find_library("mkl_rt")]
+    candidates += sorted(glob.glob(f"{sys.prefix}/[Ll]ib*/**/*mkl_rt*", recursive=True), key=len)
+    for path in filter(None, candidates):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        lib.pardiso.restype = None
+        _LIB.append(lib)
+        return lib
+    raise OSError("MKL's libmkl_rt was not found: pip install 'ase-deeph[large]' (or set "
+                  "ASE_DEEPH_MKL_RT to its path)")
+
+
+def mkl_available() -> bool:
+    """Return True when ``libmkl_rt`` loads here."""
+    try:
+        load_mkl()
+    except OSError:
+        return False
+    return True
+
+
+def _iparm(single: bool, complex_: bool) -> np.ndarray:
+    iparm = np.zeros(64, dtype=np.int32)
+    iparm[0] = 1  # values below are supplied, not defaults
+    iparm[1] = 2  # METIS nested dissection
+    iparm[7] = 0  # no iterative refinement steps beyond the default
+    iparm[9] = 8  # pivot perturbation 1e-8 (symmetric indefinite default)
+    iparm[10] = 0  # no scaling; no weighted matching (iparm[12]) for symmetric matrices
+    iparm[17] = -1  # report the number of entries in the factor
+    iparm[20] = 0 if complex_ else 1  # Bunch-Kaufman 1x1 and 2x2 pivots for real matrices
+    iparm[27] = 1 if single else 0
+    iparm[34] = 1  # zero-based indices
+    return iparm
+
+
+class MKLPardiso:
+    """One factorisation of a real symmetric or complex Hermitian indefinite matrix.
+
+    Parameters
+    ----------
+    upper : scipy.sparse.csr_matrix
+        Upper triangle (diagonal included, every diagonal entry stored) of ``A``, sorted
+        indices; float64/complex128 (or float32/complex64 with ``single``).
+    single : bool
+        Single-precision factor (half the memory; check the count against double).
+
+    Attributes
+    ----------
+    negatives, positives : int
+        Inertia of ``A`` read from the factor.
+    perturbed : int
+        Pivots PARDISO replaced by +-1e-8 ||A|| (their sign, and so the count, is then
+        unreliable: A is nearly singular).
+    factor_entries : int
+        Entries of the L factor.
+    memory_kb : int
+        PARDISO's permanent plus factorisation memory, kB.
+    """
+
+    def __init__(self, upper: sp.csr_matrix, single: bool = False):
+        self._lib = load_mkl()
+        complex_ = np.iscomplexobj(upper.data)
+        dtype = {(False, False): np.float64, (False, True): np.float32,
+                 (True, False): np.complex128, (True, True): np.complex64}[(complex_, single)]
+        self.dtype = np.dtype(dtype)
+        self._a = np.ascontiguousarray(upper.data, dtype=dtype)
+        self._ia = np.ascontiguousarray(upper.indptr, dtype=np.int32)
+        self._ja = np.ascontiguousarray(upper.indices, dtype=np.int32)
+        self.n = upper.shape[0]
+        self._mtype = -4 if complex_ else -2
+        self._pt = np.zeros(64, dtype=np.int64)
+        self._iparm = _iparm(single, complex_)
+        self._live = True  # a failed phase 12 still frees what it allocated
+        self._call(12, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype), 1)
+        it = self._iparm
+        self.positives, self.negatives, self.perturbed = int(it[21]), int(it[22]), int(it[13])
+        self.factor_entries = int(it[17])
+        self.memory_kb = int(it[15]) + int(it[16])
+
+    def _call(self, phase: int, b: np.ndarray, x: np.ndarray, nrhs: int) -> None:
+        err = ctypes.c_int32(0)
+        i32 = ctypes.POINTER(ctypes.c_int32)
+        self._lib.pardiso(
+            self._pt.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+            ctypes.byref(ctypes.c_int32(1)), ctypes.byref(ctypes.c_int32(1)),
+            ctypes.byref(ctypes.c_int32(self._mtype)), ctypes.byref(ctypes.c_int32(phase)),
+            ctypes.byref(ctypes.c_int32(self.n)), self._a.ctypes.data_as(ctypes.c_void_p),
+            self._ia.ctypes.data_as(i32), self._ja.ctypes.data_as(i32), None,
+            ctypes.byref(ctypes.c_int32(nrhs)), self._iparm.ctypes.data_as(i32),
+            ctypes.byref(ctypes.c_int32(0)), b.ctypes.data_as(ctypes.c_void_p),
+            x.ctypes.data_as(ctypes.c_void_p), ctypes.byref(err))
+        if err.value != 0:
+            if phase != -1:
+                self.release()
+            raise RuntimeError(f"MKL PARDISO phase {phase} failed with error {err.value}")
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """``x`` with ``A x = b``; b of shape (n,) or (n, m), in the factor's precision."""
+        b = np.asarray(b)
+        if np.iscomplexobj(b) and self.dtype.kind == "f":
+            return self.solve(b.real) + 1j * self.solve(b.imag)
+        out_dtype = np.result_type(b.dtype, self.dtype)
+        rhs = np.asfortranarray(b, dtype=self.dtype)
+        x = np.zeros_like(rhs)
+        self._call(33, rhs, x, 1 if b.ndim == 1 else b.shape[1])
+        return x.astype(out_dtype, copy=False)
+
+    def release(self) -> None:
+        """Free the factor (phase -1); the object cannot solve afterwards."""
+        if self._live:
+            self._live = False
+            dummy = np.zeros(0, dtype=self.dtype)
+            self._call(-1, dummy, dummy, 1)
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
