@@ -2,8 +2,9 @@
 
 For each twisted-bilayer cell the default model predicts H and S once; the matrix
 ``A = H(k) - E S(k)`` (E near E_F; real at Gamma and M, complex Hermitian at K) is saved,
-and every available backend of :mod:`ase_deeph.solvers.factor` factorises it in a fresh subprocess (so that the peak RSS
-of the child is the factor's memory plus the matrix), interleaved, ``--repeat`` times.
+and every available backend of :mod:`ase_deeph.solvers.factor` factorises it in a fresh
+subprocess (so that the peak RSS of the child is the factor's memory plus the matrix),
+interleaved, ``--repeat`` times.
 Printed per cell: factorisation time (min / median), child peak RSS, the inertia count of
 each backend (they must agree), the dense count where ``--dense`` allows, and the ratios
 against SuperLU::
