@@ -64,10 +64,10 @@ def test_pardiso_tested_where_installed():
 
 def test_upper_triangle_keeps_one_copy_and_the_diagonal():
     a = _matrix(40, complex_=True)
-    upper = factor._upper_with_diagonal(a)
+    upper = factor.upper_with_diagonal(a)
     assert upper.nnz == sp.triu(a).nnz and np.all(upper.diagonal().imag == 0)
     holes = sp.csr_matrix(np.diag([0.0, 2.0, 0.0]) + np.eye(3, k=1))
-    upper = factor._upper_with_diagonal(holes)
+    upper = factor.upper_with_diagonal(holes)
     assert upper.nnz == 5 and np.array_equal(upper.indices[upper.indptr[:-1]], np.arange(3))
 
 

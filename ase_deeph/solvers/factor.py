@@ -35,7 +35,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-__all__ = ["Factorization", "factorize", "available_backends", "default_backend", "BACKENDS"]
+__all__ = ["Factorization", "factorize", "factorize_upper", "upper_with_diagonal",
+           "hermitian_matvec", "available_backends", "default_backend", "BACKENDS"]
 
 
 @dataclass
@@ -73,21 +74,35 @@ class Factorization:
                                    dtype=self.dtype)
 
 
-def _superlu(a: sp.spmatrix) -> Factorization | None:
+def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """Multiply by the Hermitian matrix whose upper triangle (diagonal included) is ``upper``."""
+    diag = upper.diagonal().real
+    d = diag[:, None] if x.ndim == 2 else diag
+    if np.iscomplexobj(upper.data):  # U^H x = conj(U^T conj(x)): no conjugated copy of U
+        return upper @ x + (upper.T @ x.conj()).conj() - d * x
+    return upper @ x + upper.T @ x - d * x
+
+
+def _full(upper: sp.csr_matrix) -> sp.csr_matrix:
+    """Return the full Hermitian matrix of an upper triangle (a copy)."""
+    return (upper + sp.triu(upper, k=1).conj().T).tocsr()
+
+
+def _superlu(upper: sp.csr_matrix) -> Factorization | None:
     """Symmetric-mode SuperLU; None if it pivoted off the diagonal or the matrix is singular."""
     try:
-        lu = spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+        lu = spla.splu(_full(upper).tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                        options={"SymmetricMode": True})
     except RuntimeError:  # exactly singular: E is an eigenvalue
         return None
     if not np.array_equal(lu.perm_r, lu.perm_c):
         return None
     negatives = int(np.count_nonzero(lu.U.diagonal().real < 0))
-    return Factorization(negatives, lu.solve, lu.U.dtype, "superlu", a.shape[0],
+    return Factorization(negatives, lu.solve, lu.U.dtype, "superlu", upper.shape[0],
                          factor_entries=lu.L.nnz + lu.U.nnz)
 
 
-def _upper_with_diagonal(a: sp.spmatrix) -> sp.csr_matrix:
+def upper_with_diagonal(a: sp.spmatrix) -> sp.csr_matrix:
     """Upper triangle in CSR (sorted) with every diagonal entry stored and real.
 
     PARDISO's symmetric modes read the upper triangle only and need each diagonal
@@ -112,32 +127,31 @@ def _upper_with_diagonal(a: sp.spmatrix) -> sp.csr_matrix:
     return upper
 
 
-def _pardiso(a: sp.spmatrix, single: bool = False) -> Factorization | None:
+def _pardiso(upper: sp.csr_matrix, single: bool = False) -> Factorization | None:
     """MKL PARDISO LDL^T of the upper triangle (:mod:`.mkl_pardiso`); None when singular."""
     from ase_deeph.solvers.mkl_pardiso import MKLPardiso
 
-    upper = _upper_with_diagonal(a)
+    n = upper.shape[0]
     try:
         fac = MKLPardiso(upper, single=single)
     except RuntimeError:  # PARDISO reports a (numerically) singular matrix
         return None
-    del upper
-    if fac.positives + fac.negatives != a.shape[0] or fac.perturbed:  # E (nearly) on a level
+    if fac.positives + fac.negatives != n or fac.perturbed:  # E (nearly) on a level
         fac.release()
         return None
     return Factorization(fac.negatives, fac.solve, np.dtype(np.result_type(fac.dtype, np.float64)),
-                         "pardiso-single" if single else "pardiso", a.shape[0],
+                         "pardiso-single" if single else "pardiso", n,
                          factor_entries=fac.factor_entries)
 
 
-def _pardiso_single(a: sp.spmatrix, steps: int = 3) -> Factorization | None:
+def _pardiso_single(upper: sp.csr_matrix, steps: int = 3) -> Factorization | None:
     """MKL PARDISO with a single-precision factor (half the memory).
 
-    Solves are refined in double precision against ``a`` itself (``x += A^-1 (b - A x)``,
-    ``steps`` times), so shift-invert sees double-precision solves; the count comes from
-    the single-precision pivots.
+    Solves are refined in double precision against the matrix itself
+    (``x += A^-1 (b - A x)``, ``steps`` times), so shift-invert sees double-precision
+    solves; the count comes from the single-precision pivots.
     """
-    fac = _pardiso(a, single=True)
+    fac = _pardiso(upper, single=True)
     if fac is None:
         return None
     solve32 = fac.solve
@@ -145,14 +159,14 @@ def _pardiso_single(a: sp.spmatrix, steps: int = 3) -> Factorization | None:
     def solve(b: np.ndarray) -> np.ndarray:
         x = solve32(b)
         for _ in range(steps):
-            x = x + solve32(b - a @ x)
+            x = x + solve32(b - hermitian_matvec(upper, x))
         return x
 
     fac.solve = solve
     return fac
 
 
-def _cholmod(a: sp.spmatrix) -> Factorization | None:
+def _cholmod(upper: sp.csr_matrix) -> Factorization | None:
     """SuiteSparse CHOLMOD simplicial LDL^T / LDL^H via ``cvxopt`` (no pivoting, AMD order).
 
     CHOLMOD's supernodal factor is Cholesky only (positive definite); its simplicial LDL^T
@@ -161,12 +175,12 @@ def _cholmod(a: sp.spmatrix) -> Factorization | None:
     """
     from cvxopt import cholmod, matrix, spmatrix
 
-    n = a.shape[0]
-    lower = sp.tril(a, format="coo")
-    tc = "z" if np.iscomplexobj(lower.data) else "d"
-    m = spmatrix(matrix(np.ascontiguousarray(lower.data), tc=tc),
-                 matrix(lower.row.astype(np.int64)), matrix(lower.col.astype(np.int64)), (n, n))
-    del lower
+    n = upper.shape[0]
+    coo = upper.tocoo()  # the lower triangle is its conjugate transpose
+    tc = "z" if np.iscomplexobj(coo.data) else "d"
+    m = spmatrix(matrix(np.ascontiguousarray(coo.data.conj()), tc=tc),
+                 matrix(coo.col.astype(np.int64)), matrix(coo.row.astype(np.int64)), (n, n))
+    del coo
     saved = dict(cholmod.options)
     cholmod.options["supernodal"] = 0
     try:
@@ -193,8 +207,8 @@ def _cholmod(a: sp.spmatrix) -> Factorization | None:
     return Factorization(negatives, solve, dtype, "cholmod", n)
 
 
-#: backend name -> factorise(a) -> Factorization or None
-BACKENDS: dict[str, Callable[[sp.spmatrix], Factorization | None]] = {
+#: backend name -> factorise(upper triangle) -> Factorization or None
+BACKENDS: dict[str, Callable[[sp.csr_matrix], Factorization | None]] = {
     "superlu": _superlu, "pardiso": _pardiso, "pardiso-single": _pardiso_single,
     "cholmod": _cholmod,
 }
@@ -225,10 +239,24 @@ def default_backend() -> str:
 
 
 def factorize(a: sp.spmatrix, backend: str = "auto") -> Factorization | None:
-    """Factorise the symmetric/Hermitian sparse matrix ``a``.
+    """Factorise the symmetric/Hermitian sparse matrix ``a`` (full storage).
 
     Returns None when ``a`` is (numerically) singular or the backend could not keep
     the factorisation symmetric (the caller nudges E and retries).
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend or one whose library is missing.
+    """
+    return factorize_upper(upper_with_diagonal(a), backend)
+
+
+def factorize_upper(upper: sp.csr_matrix, backend: str = "auto") -> Factorization | None:
+    """Factorise a Hermitian matrix given by its upper triangle (sorted CSR, diagonal stored).
+
+    The form :class:`~ase_deeph.solvers.pencil.UpperPencil` hands over: PARDISO reads it
+    as it is; SuperLU and CHOLMOD build their own storage from it.
 
     Raises
     ------
@@ -241,4 +269,4 @@ def factorize(a: sp.spmatrix, backend: str = "auto") -> Factorization | None:
     if name not in available_backends():
         need = "cvxopt" if name == "cholmod" else "'ase-deeph[large]' (MKL)"
         raise ValueError(f"sparse backend {name!r} needs its library: pip install {need}")
-    return BACKENDS[name](a)
+    return BACKENDS[name](upper)

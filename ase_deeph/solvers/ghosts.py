@@ -39,16 +39,20 @@ def min_overlap_eigenvalue(hs: HSData, kpt=(0.0, 0.0, 0.0)) -> float:
 
     The sparse branch factorises S(k) once (shift-invert at 0, ``eigsh``).
     """
-    from ase_deeph.solvers.bloch import bloch_matrices, bloch_sparse
+    from ase_deeph.solvers.bloch import bloch_matrices
 
     if hs.n_orbitals <= 4000:
         s = bloch_matrices(hs, np.atleast_2d(kpt), which=("s",)).s[0]
         return float(np.linalg.eigvalsh(s)[0])
     import scipy.sparse.linalg as spla
 
-    s = bloch_sparse(hs, kpt, which=("s",)).s
-    return float(spla.eigsh(s.tocsc(), k=1, sigma=0.0, which="LM",
-                            return_eigenvectors=False)[0])
+    from ase_deeph.solvers.factor import factorize_upper
+    from ase_deeph.solvers.pencil import pencil_of
+
+    pen = pencil_of(hs.replace(h=None) if hs.spin != "spinor" else hs, kpt)  # S only
+    fac = factorize_upper(pen.upper(pen.s))
+    return float(spla.eigsh(pen.operator("s"), k=1, sigma=0.0, which="LM",
+                            OPinv=fac.operator(), return_eigenvectors=False)[0])
 
 
 def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
@@ -61,13 +65,18 @@ def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
     """
     if hs.n_orbitals <= dense_max:
         return min_overlap_eigenvalue(hs, kpt) < threshold
-    import scipy.sparse as sp
+    from ase_deeph.solvers.pencil import pencil_of
+    from ase_deeph.solvers.sparse import _count
 
-    from ase_deeph.solvers.bloch import bloch_sparse
-    from ase_deeph.solvers.sparse import count_below
+    pen = pencil_of(hs.replace(h=None) if hs.spin != "spinor" else hs, kpt)  # S only
+    diag = pen.indptr[:-1]
 
-    s = bloch_sparse(hs, kpt, which=("s",)).s
-    return count_below(s, sp.identity(s.shape[0], dtype=s.dtype, format="csr"), threshold) > 0
+    def shifted(t: float):
+        data = pen.s.copy()
+        data[diag] -= t
+        return pen.upper(data)
+
+    return _count(shifted, threshold) > 0
 
 
 def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

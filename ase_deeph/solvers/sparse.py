@@ -35,12 +35,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ase_deeph.solvers.bloch import bloch_sparse
 from ase_deeph.solvers.eigen import spin_degeneracy
-from ase_deeph.solvers.factor import factorize
+from ase_deeph.solvers.factor import factorize_upper, upper_with_diagonal
+from ase_deeph.solvers.pencil import UpperPencil, pencil_of
 from interfaces.hsdata import HSData
 
 __all__ = [
@@ -90,6 +89,9 @@ class SparseFermi:
         Electron count used.
     n_factorizations : int
         Sparse LDL^T factorisations done (cost measure).
+    nearby : ndarray or None, shape (m,)
+        With the windowed search: the eigenvalues (eV, ascending) that its last
+        factorisation found around E_F, free of charge (None after bisection).
     """
 
     fermi_level: float
@@ -99,17 +101,18 @@ class SparseFermi:
     is_insulator: bool
     n_electrons: float
     n_factorizations: int
+    nearby: np.ndarray | None = None
 
 
-def _eigsh(h, s, n_bands: int, sigma: float, vectors: bool):
-    n = h.shape[0]
+def _eigsh(pen: UpperPencil, channel: int, n_bands: int, sigma: float, vectors: bool):
+    n = pen.n
     if not 0 < n_bands < n - 1:
         raise ValueError(f"n_bands must be in 1..{n - 2} for a {n} x {n} problem")
-    fac = factorize(h - sigma * s)  # the same backend as the counts (solvers.factor)
+    fac = factorize_upper(pen.shifted(sigma, channel))  # the backend of the counts
     if fac is None:
         raise RuntimeError(f"H - sigma S is singular at sigma = {sigma} eV")
-    out = spla.eigsh(h.tocsc(), k=n_bands, M=s.tocsc(), sigma=sigma, which="LM",
-                     OPinv=fac.operator(), return_eigenvectors=vectors)
+    out = spla.eigsh(pen.operator("h", channel), k=n_bands, M=pen.operator("s"), sigma=sigma,
+                     which="LM", OPinv=fac.operator(), return_eigenvectors=vectors)
     e, v = out if vectors else (out, None)
     order = np.argsort(e.real)
     return e.real[order], (None if v is None else v[:, order])
@@ -137,32 +140,34 @@ def solve_sparse(hs: HSData, kpt, sigma: float, n_bands: int = 20,
     SparseSolution
         Sorted eigenvalues (nspins, n_bands) in eV.
     """
-    sb = bloch_sparse(hs, kpt)
-    res = [_eigsh(h, sb.s, n_bands, sigma, return_vectors) for h in sb.h]
+    pen = pencil_of(hs, kpt)
+    res = [_eigsh(pen, c, n_bands, sigma, return_vectors) for c in range(len(pen.h))]
     evals = np.stack([r[0] for r in res])
     evecs = np.stack([r[1] for r in res]) if return_vectors else None
     return SparseSolution(np.asarray(kpt, float).reshape(3), float(sigma), evals, evecs)
 
 
-def _negative_pivots(a: sp.spmatrix) -> int | None:
-    """Count the negative pivots of a symmetric/Hermitian matrix; None if singular/pivoted."""
-    fac = factorize(a)
-    return None if fac is None else fac.negatives
+def _count(shifted, energy: float) -> int:
+    """Negative pivots of ``shifted(E)`` (an upper triangle), E nudged off eigenvalues.
 
-
-def count_below(h, s, energy: float) -> int:
-    """Count the generalised eigenvalues of (h, s) below ``energy`` (Sylvester inertia).
-
-    One sparse LDL^T-like factorisation of ``h - energy s``; an energy that hits an
-    eigenvalue (a singular factor) is nudged up by a relative 1e-10 * 4^k and retried.
+    An energy that hits an eigenvalue (a singular factor) is nudged up by a relative
+    1e-10 * 4^k and retried.
     """
     scale = max(1.0, abs(energy))
     for attempt in range(6):
         e = energy + (0 if attempt == 0 else scale * 1e-10 * 4.0**attempt)
-        n = _negative_pivots(h - e * s)
-        if n is not None:
-            return n
+        fac = factorize_upper(shifted(e))
+        if fac is not None:
+            return fac.negatives
     raise RuntimeError(f"inertia count failed at E = {energy} eV (singular pivots)")
+
+
+def count_below(h, s, energy: float) -> int:
+    """Count the generalised eigenvalues of full sparse (h, s) below ``energy`` (inertia).
+
+    One sparse LDL^T-like factorisation of ``h - energy s`` (see :func:`_count`).
+    """
+    return _count(lambda e: upper_with_diagonal(h - e * s), energy)
 
 
 def count_states_below(hs: HSData, energy: float, kpt=(0.0, 0.0, 0.0)) -> np.ndarray:
@@ -175,49 +180,51 @@ def count_states_below(hs: HSData, energy: float, kpt=(0.0, 0.0, 0.0)) -> np.nda
     ndarray, shape (nspins,), int
         States (not electrons) below ``energy`` in each channel.
     """
-    sb = bloch_sparse(hs, kpt)
-    return np.array([count_below(h, sb.s, energy) for h in sb.h], dtype=np.int64)
+    pen = pencil_of(hs, kpt)
+    return np.array([_count(lambda e, c=c: pen.shifted(e, c), energy)
+                     for c in range(len(pen.h))], dtype=np.int64)
 
 
 class _Counter:
     """Weighted electron count ``deg * sum_k w_k N_k(E)`` with cached Bloch matrices."""
 
     def __init__(self, hs: HSData, kpts: np.ndarray, weights: np.ndarray):
-        self.mats = [bloch_sparse(hs, k) for k in kpts]
+        self.mats = [pencil_of(hs, k) for k in kpts]
         self.weights = weights
         self.deg = spin_degeneracy(hs.spin)
         self.calls = 0
 
     def __call__(self, energy: float) -> float:
         total = 0.0
-        for w, sb in zip(self.weights, self.mats, strict=True):
-            for h in sb.h:
-                total += w * count_below(h, sb.s, energy)
+        for w, pen in zip(self.weights, self.mats, strict=True):
+            for c in range(len(pen.h)):
+                total += w * _count(lambda e, c=c, pen=pen: pen.shifted(e, c), energy)
                 self.calls += 1
         return self.deg * total
 
     def nearest(self, energy: float) -> tuple[float, float]:
         """Highest eigenvalue below and lowest above ``energy`` over all k and channels."""
         below, above = -math.inf, math.inf
-        for sb in self.mats:
-            for h in sb.h:
-                m = min(6, h.shape[0] - 2)
+        for pen in self.mats:
+            for c in range(len(pen.h)):
+                m = min(6, pen.n - 2)
                 while True:
-                    e = _eigsh_safe(h, sb.s, m, energy)
+                    e = _eigsh_safe(pen, c, m, energy)
                     lo, hi = e[e < energy], e[e > energy]
-                    if (len(lo) and len(hi)) or m >= h.shape[0] - 2:
+                    if (len(lo) and len(hi)) or m >= pen.n - 2:
                         break
-                    m = min(2 * m, h.shape[0] - 2)
+                    m = min(2 * m, pen.n - 2)
                 below = max(below, lo.max(initial=-math.inf))
                 above = min(above, hi.min(initial=math.inf))
         return below, above
 
 
-def _eigsh_safe(h, s, m: int, sigma: float) -> np.ndarray:
+def _eigsh_safe(pen: UpperPencil, channel: int, m: int, sigma: float) -> np.ndarray:
     """Eigenvalues nearest ``sigma``; nudges sigma if it is exactly an eigenvalue."""
     for attempt in range(4):
         try:
-            return _eigsh(h, s, m, sigma + attempt * 1e-9 * max(1.0, abs(sigma)), False)[0]
+            return _eigsh(pen, channel, m, sigma + attempt * 1e-9 * max(1.0, abs(sigma)),
+                          False)[0]
         except RuntimeError:
             continue
     raise RuntimeError(f"shift-invert at {sigma} eV failed (singular H - sigma S)")
@@ -234,26 +241,26 @@ def _bracket(count: _Counter, n_e: float, guess: float, step: float, tol_c: floa
     return lo, hi
 
 
-def _guess(hs: HSData, sb) -> float:
+def _guess(hs: HSData, pen: UpperPencil) -> float:
     if math.isfinite(hs.fermi_level):
         return float(hs.fermi_level)
-    d = sb.h[0].diagonal().real / sb.s.diagonal().real
-    return float(np.median(d))
+    diag = pen.indptr[:-1]  # the diagonal is stored first in every row of the triangle
+    return float(np.median(pen.h[0][diag].real / pen.s[diag].real))
 
 
-def _window(h, s, energy: float, m: int):
+def _window(pen: UpperPencil, energy: float, m: int):
     """Inertia count at ``energy`` and the m eigenvalues nearest it, from ONE factorisation.
 
     Returns ``(count, eigenvalues ascending)`` or None when the factorisation pivoted or
     ``energy`` sits within ~1e-8 of an eigenvalue (the count would be unreliable).
     """
-    fac = factorize(h - energy * s)
+    fac = factorize_upper(pen.shifted(energy))
     if fac is None:
         return None
     count, op = fac.negatives, fac.operator()
     try:
-        ev = spla.eigsh(h.tocsc(), k=m, M=s.tocsc(), sigma=energy, which="LM", OPinv=op,
-                        return_eigenvectors=False)
+        ev = spla.eigsh(pen.operator("h"), k=m, M=pen.operator("s"), sigma=energy, which="LM",
+                        OPinv=op, return_eigenvectors=False)
     except (spla.ArpackNoConvergence, RuntimeError):
         return None
     ev = np.sort(ev.real)
@@ -273,7 +280,7 @@ def _next_energy(lower: tuple, upper: tuple, target: float, ev: np.ndarray) -> f
     return upper[0] - (upper[1] - target + len(ev) // 2) * spacing
 
 
-def _fermi_window(h, s, target: float, guess: float, gap_tol: float, n_e: float,
+def _fermi_window(pen: UpperPencil, target: float, guess: float, gap_tol: float, n_e: float,
                   window: int = 24, max_iter: int = 12) -> tuple[SparseFermi | None, int]:
     """Fermi level at one k-point and spin channel by windows of known global index.
 
@@ -285,13 +292,13 @@ def _fermi_window(h, s, target: float, guess: float, gap_tol: float, n_e: float,
     them. One factorisation per step; returns (None, factorisations) if it does
     not converge (the caller then bisects).
     """
-    m = min(window, h.shape[0] - 2)
+    m = min(window, pen.n - 2)
     integer = abs(target - round(target)) < 1e-9
     homo = math.ceil(target - 1e-9) - 1  # global index of the highest (partly) filled state
     need = (homo, homo + 1) if integer else (homo, homo)
-    energy, lower, upper = guess, (-math.inf, -1), (math.inf, h.shape[0])
+    energy, lower, upper = guess, (-math.inf, -1), (math.inf, pen.n)
     for calls in range(1, max_iter + 1):
-        got = _window(h, s, energy, m)
+        got = _window(pen, energy, m)
         if got is None:  # on an eigenvalue or a pivoting factorisation: nudge
             energy += 1e-6 * max(1.0, abs(energy)) * calls
             continue
@@ -301,9 +308,10 @@ def _fermi_window(h, s, target: float, guess: float, gap_tol: float, n_e: float,
         if first <= need[0] and need[1] <= last:
             vbm, cbm = ev[need[0] - first], ev[need[1] - first]
             if cbm - vbm > gap_tol:
-                return SparseFermi(0.5 * (vbm + cbm), vbm, cbm, cbm - vbm, True, n_e, calls), calls
+                return SparseFermi(0.5 * (vbm + cbm), vbm, cbm, cbm - vbm, True, n_e, calls,
+                                   ev), calls
             return SparseFermi(0.5 * (vbm + cbm), math.nan, math.nan, math.nan, False, n_e,
-                               calls), calls
+                               calls, ev), calls
         # known (energy, global index) points on either side of the missing states
         if need[1] > last:
             lower = max(lower, (ev[-1], last))
@@ -359,8 +367,7 @@ def fermi_level_sparse(hs: HSData, n_electrons: float | None = None, kpts=None, 
     count = _Counter(hs, kpts, w / w.sum())
     guess = _guess(hs, count.mats[0]) if guess is None else float(guess)
     if len(kpts) == 1 and len(count.mats[0].h) == 1 and window:
-        sb = count.mats[0]
-        res, count.calls = _fermi_window(sb.h[0], sb.s, n_e / count.deg, guess, gap_tol, n_e,
+        res, count.calls = _fermi_window(count.mats[0], n_e / count.deg, guess, gap_tol, n_e,
                                          window)
         if res is not None:
             return res

@@ -1,0 +1,49 @@
+"""Upper-triangle pencils (issue 15): the same matrices as bloch_sparse, one shared pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _solvers_utils import graphene_supercell, random_model
+
+from ase_deeph import solvers
+from ase_deeph.solvers.pencil import pencil_of, upper_pencil
+
+KPTS = [(0, 0, 0), (0.5, 0, 0), (1 / 3, 1 / 3, 0), (0.1, 0.27, 0.33)]
+
+
+@pytest.mark.parametrize("spin", ["none", "collinear", "spinor"])
+@pytest.mark.parametrize("kpt", KPTS)
+def test_pencil_equals_bloch_sparse(spin, kpt):
+    hs = random_model(16, cutoff=5.0, density=0.1, seed=2, spin=spin)
+    pen = pencil_of(hs, kpt)
+    ref = solvers.bloch_sparse(hs, kpt)
+    assert pen.real == ref.real
+    for c, h in enumerate(ref.h):
+        assert abs(pen.full("h", c) - h).max() < 1e-12
+    assert abs(pen.full("s") - ref.s).max() < 1e-12
+    x = np.random.default_rng(0).normal(size=pen.n)
+    np.testing.assert_allclose(pen.operator("h") @ x, ref.h[0] @ x, atol=1e-12)
+    diag = pen.indices[pen.indptr[:-1]]
+    assert np.array_equal(diag, np.arange(pen.n))  # diagonal first in every row
+
+
+def test_triangle_only_and_images():
+    """Many images of one pair (a 2-atom cell with long-range blocks) add up in one slot."""
+    hs = graphene_supercell(1, s_nn=0.1)
+    pen = upper_pencil(hs, (0.2, 0.1, 0))
+    assert pen.nnz == pen.n * (pen.n + 1) // 2
+    full = pen.full("h").toarray()
+    np.testing.assert_allclose(full, full.conj().T, atol=1e-14)
+
+
+@pytest.mark.parametrize("spin", ["none", "spinor"])
+def test_counts_and_states_match_dense(spin):
+    hs = random_model(20, cutoff=5.0, density=0.1, seed=5, spin=spin)
+    kpt = (1 / 3, 1 / 3, 0)
+    dense = solvers.eigenvalues(hs, np.array([kpt]), ill_threshold=0.0)[0, 0]
+    energy = float(np.median(dense)) + 1e-3
+    assert solvers.count_states_below(hs, energy, kpt)[0] == int(np.sum(dense < energy))
+    sol = solvers.solve_sparse(hs, kpt, sigma=energy, n_bands=6)
+    nearest = np.sort(dense[np.argsort(np.abs(dense - energy))[:6]])
+    np.testing.assert_allclose(sol.eigenvalues[0], nearest, atol=1e-8)
