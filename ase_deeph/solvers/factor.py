@@ -10,10 +10,12 @@ backend    library                              matrices
 ========== ==================================== ===========================================
 superlu    SciPy's SuperLU in symmetric mode    real and complex; always available
            (no row pivoting, ``U = D L^H``)
-pardiso    Intel MKL PARDISO (:mod:`.mkl_pardiso`, real symmetric (``mtype=-2``, Bunch-Kaufman
-           ctypes; extra ``ase-deeph[large]``)  LDL^T) and complex Hermitian (``mtype=-4``,
-                                                LDL^H, 1x1 pivots); METIS ordering;
-                                                inertia from ``iparm(22)/(23)``
+pardiso    Intel MKL PARDISO (:mod:`.mkl_pardiso`, real symmetric (``mtype=-2``) and complex
+           ctypes; extra ``ase-deeph[large]``)  Hermitian (``mtype=-4``) Bunch-Kaufman
+                                                LDL^T, METIS ordering; inertia from
+                                                ``iparm(22)/(23)`` for real matrices (MKL
+                                                reports none for complex ones: counts at
+                                                complex k go to superlu)
 pardiso-   the same with a single-precision     half the factor memory; solves refined in
 single     factor                               double against A
 cholmod    SuiteSparse CHOLMOD via ``cvxopt``   real and complex; simplicial LDL^T without
@@ -45,8 +47,9 @@ class Factorization:
 
     Attributes
     ----------
-    negatives : int
-        Negative pivots (the inertia count).
+    negatives : int or None
+        Negative pivots (the inertia count); None from a factorisation made for solves
+        only (``inertia=False``) by a backend that cannot count.
     solve : callable
         ``solve(b) -> x`` with ``A x = b``, b of shape (n,) or (n, m).
     dtype : numpy dtype
@@ -60,7 +63,7 @@ class Factorization:
         PARDISO: L, the upper triangle being implied).
     """
 
-    negatives: int
+    negatives: int | None
     solve: Callable[[np.ndarray], np.ndarray]
     dtype: np.dtype
     backend: str
@@ -88,7 +91,7 @@ def _full(upper: sp.csr_matrix) -> sp.csr_matrix:
     return (upper + sp.triu(upper, k=1).conj().T).tocsr()
 
 
-def _superlu(upper: sp.csr_matrix) -> Factorization | None:
+def _superlu(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
     """Symmetric-mode SuperLU; None if it pivoted off the diagonal or the matrix is singular."""
     try:
         lu = spla.splu(_full(upper).tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
@@ -127,33 +130,41 @@ def upper_with_diagonal(a: sp.spmatrix) -> sp.csr_matrix:
     return upper
 
 
-def _pardiso(upper: sp.csr_matrix, single: bool = False) -> Factorization | None:
-    """MKL PARDISO LDL^T of the upper triangle (:mod:`.mkl_pardiso`); None when singular."""
+def _pardiso(upper: sp.csr_matrix, inertia: bool = True,
+             single: bool = False) -> Factorization | None:
+    """MKL PARDISO LDL^T of the upper triangle (:mod:`.mkl_pardiso`); None when singular.
+
+    MKL reports no inertia for complex Hermitian matrices: a count at complex k is done by
+    SuperLU instead (solves, as shift-invert needs, stay with PARDISO).
+    """
     from ase_deeph.solvers.mkl_pardiso import MKLPardiso
 
     n = upper.shape[0]
+    if inertia and np.iscomplexobj(upper.data):
+        return _superlu(upper)
     try:
         fac = MKLPardiso(upper, single=single)
     except RuntimeError:  # PARDISO reports a (numerically) singular matrix
         return None
-    if fac.positives + fac.negatives != n or fac.perturbed:  # E (nearly) on a level
-        fac.release()
+    if fac.perturbed or (fac.negatives is not None and fac.positives + fac.negatives != n):
+        fac.release()  # E (nearly) on a level
         return None
     return Factorization(fac.negatives, fac.solve, np.dtype(np.result_type(fac.dtype, np.float64)),
                          "pardiso-single" if single else "pardiso", n,
                          factor_entries=fac.factor_entries)
 
 
-def _pardiso_single(upper: sp.csr_matrix, steps: int = 3) -> Factorization | None:
+def _pardiso_single(upper: sp.csr_matrix, inertia: bool = True,
+                    steps: int = 3) -> Factorization | None:
     """MKL PARDISO with a single-precision factor (half the memory).
 
     Solves are refined in double precision against the matrix itself
     (``x += A^-1 (b - A x)``, ``steps`` times), so shift-invert sees double-precision
     solves; the count comes from the single-precision pivots.
     """
-    fac = _pardiso(upper, single=True)
-    if fac is None:
-        return None
+    fac = _pardiso(upper, inertia, single=True)
+    if fac is None or fac.backend == "superlu":
+        return fac
     solve32 = fac.solve
 
     def solve(b: np.ndarray) -> np.ndarray:
@@ -166,7 +177,7 @@ def _pardiso_single(upper: sp.csr_matrix, steps: int = 3) -> Factorization | Non
     return fac
 
 
-def _cholmod(upper: sp.csr_matrix) -> Factorization | None:
+def _cholmod(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
     """SuiteSparse CHOLMOD simplicial LDL^T / LDL^H via ``cvxopt`` (no pivoting, AMD order).
 
     CHOLMOD's supernodal factor is Cholesky only (positive definite); its simplicial LDL^T
@@ -207,7 +218,7 @@ def _cholmod(upper: sp.csr_matrix) -> Factorization | None:
     return Factorization(negatives, solve, dtype, "cholmod", n)
 
 
-#: backend name -> factorise(upper triangle) -> Factorization or None
+#: backend name -> factorise(upper triangle, inertia needed) -> Factorization or None
 BACKENDS: dict[str, Callable[[sp.csr_matrix], Factorization | None]] = {
     "superlu": _superlu, "pardiso": _pardiso, "pardiso-single": _pardiso_single,
     "cholmod": _cholmod,
@@ -238,7 +249,8 @@ def default_backend() -> str:
     return "pardiso" if "pardiso" in available_backends() else "superlu"
 
 
-def factorize(a: sp.spmatrix, backend: str = "auto") -> Factorization | None:
+def factorize(a: sp.spmatrix, backend: str = "auto",
+              inertia: bool = True) -> Factorization | None:
     """Factorise the symmetric/Hermitian sparse matrix ``a`` (full storage).
 
     Returns None when ``a`` is (numerically) singular or the backend could not keep
@@ -249,14 +261,17 @@ def factorize(a: sp.spmatrix, backend: str = "auto") -> Factorization | None:
     ValueError
         For an unknown backend or one whose library is missing.
     """
-    return factorize_upper(upper_with_diagonal(a), backend)
+    return factorize_upper(upper_with_diagonal(a), backend, inertia)
 
 
-def factorize_upper(upper: sp.csr_matrix, backend: str = "auto") -> Factorization | None:
+def factorize_upper(upper: sp.csr_matrix, backend: str = "auto",
+                    inertia: bool = True) -> Factorization | None:
     """Factorise a Hermitian matrix given by its upper triangle (sorted CSR, diagonal stored).
 
     The form :class:`~ase_deeph.solvers.pencil.UpperPencil` hands over: PARDISO reads it
-    as it is; SuperLU and CHOLMOD build their own storage from it.
+    as it is; SuperLU and CHOLMOD build their own storage from it. ``inertia=False``
+    (shift-invert solves only) lets a backend that cannot count (PARDISO at complex k)
+    factorise anyway; ``negatives`` is then None.
 
     Raises
     ------
@@ -269,4 +284,4 @@ def factorize_upper(upper: sp.csr_matrix, backend: str = "auto") -> Factorizatio
     if name not in available_backends():
         need = "cvxopt" if name == "cholmod" else "'ase-deeph[large]' (MKL)"
         raise ValueError(f"sparse backend {name!r} needs its library: pip install {need}")
-    return BACKENDS[name](upper)
+    return BACKENDS[name](upper, inertia)

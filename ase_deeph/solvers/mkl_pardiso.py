@@ -5,10 +5,12 @@ from the ``mkl`` wheel of the ``ase-deeph[large]`` extra), written for the large
 solvers (issue 15) where ``pypardiso`` falls short: it is real-only, copies and hashes the
 matrix on every call and has no single-precision factors. Here:
 
-* real symmetric (``mtype=-2``, Bunch-Kaufman LDL^T) and complex Hermitian (``mtype=-4``,
-  LDL^H with 1x1 diagonal pivots: with Bunch-Kaufman pivoting MKL reports no inertia for
-  complex matrices, measured) indefinite matrices, after a METIS nested-dissection
-  ordering;
+* real symmetric (``mtype=-2``) and complex Hermitian (``mtype=-4``) indefinite
+  matrices, Bunch-Kaufman LDL^T after a METIS nested-dissection ordering. MKL reports the
+  inertia for real matrices only (``negatives`` is None for complex ones): measured on
+  the 244-atom twisted bilayer at K, Bunch-Kaufman gives no count, and 1x1 pivots (which
+  do give one) factorise so unstably that the count was 1,112 instead of 488 and the
+  solves' residual 857;
 * the upper triangle in CSR with 32-bit indices, handed to MKL without another copy;
 * optional single-precision factors (``iparm[27] = 1``; matrix and right-hand sides in
   float32 / complex64);
@@ -63,7 +65,7 @@ def mkl_available() -> bool:
     return True
 
 
-def _iparm(single: bool, complex_: bool) -> np.ndarray:
+def _iparm(single: bool) -> np.ndarray:
     iparm = np.zeros(64, dtype=np.int32)
     iparm[0] = 1  # values below are supplied, not defaults
     iparm[1] = 2  # METIS nested dissection
@@ -71,7 +73,7 @@ def _iparm(single: bool, complex_: bool) -> np.ndarray:
     iparm[9] = 8  # pivot perturbation 1e-8 (symmetric indefinite default)
     iparm[10] = 0  # no scaling; no weighted matching (iparm[12]) for symmetric matrices
     iparm[17] = -1  # report the number of entries in the factor
-    iparm[20] = 0 if complex_ else 1  # Bunch-Kaufman 1x1 and 2x2 pivots for real matrices
+    iparm[20] = 1  # Bunch-Kaufman 1x1 and 2x2 pivots
     iparm[27] = 1 if single else 0
     iparm[34] = 1  # zero-based indices
     return iparm
@@ -90,8 +92,8 @@ class MKLPardiso:
 
     Attributes
     ----------
-    negatives, positives : int
-        Inertia of ``A`` read from the factor.
+    negatives, positives : int or None
+        Inertia of ``A`` read from the factor (None for complex matrices).
     perturbed : int
         Pivots PARDISO replaced by +-1e-8 ||A|| (their sign, and so the count, is then
         unreliable: A is nearly singular).
@@ -113,11 +115,13 @@ class MKLPardiso:
         self.n = upper.shape[0]
         self._mtype = -4 if complex_ else -2
         self._pt = np.zeros(64, dtype=np.int64)
-        self._iparm = _iparm(single, complex_)
+        self._iparm = _iparm(single)
         self._live = True  # a failed phase 12 still frees what it allocated
         self._call(12, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype), 1)
         it = self._iparm
-        self.positives, self.negatives, self.perturbed = int(it[21]), int(it[22]), int(it[13])
+        self.perturbed = int(it[13])
+        self.positives = None if complex_ else int(it[21])
+        self.negatives = None if complex_ else int(it[22])
         self.factor_entries = int(it[17])
         self.memory_kb = int(it[15]) + int(it[16])
 

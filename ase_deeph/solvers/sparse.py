@@ -108,7 +108,7 @@ def _eigsh(pen: UpperPencil, channel: int, n_bands: int, sigma: float, vectors: 
     n = pen.n
     if not 0 < n_bands < n - 1:
         raise ValueError(f"n_bands must be in 1..{n - 2} for a {n} x {n} problem")
-    fac = factorize_upper(pen.shifted(sigma, channel))  # the backend of the counts
+    fac = factorize_upper(pen.shifted(sigma, channel), inertia=False)  # solves only
     if fac is None:
         raise RuntimeError(f"H - sigma S is singular at sigma = {sigma} eV")
     out = spla.eigsh(pen.operator("h", channel), k=n_bands, M=pen.operator("s"), sigma=sigma,
