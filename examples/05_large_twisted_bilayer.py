@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--path", type=int, default=0,
                         help="points along K-Gamma-M-K (0: just M and K)")
     parser.add_argument("-o", "--out", default=None, help="output folder (default tbg_M_N)")
+    parser.add_argument("--window", type=int, default=24,
+                        help="states computed around each trial E of the E_F search")
     parser.add_argument("--dense-check", action="store_true",
                         help="compare E_F and the Gamma states with a dense solve")
     args = parser.parse_args()
@@ -108,7 +110,7 @@ def main() -> None:
     hs = stage("predict H + overlap S", lambda: provider(atoms))
     hs = stage("near-null S check (ghost penalty if prone)", lambda: provider.solvable(hs))
     fermi = stage("E_F at Gamma by inertia counting",
-                  lambda: solvers.fermi_level_sparse(hs, guess=guess))
+                  lambda: solvers.fermi_level_sparse(hs, guess=guess, window=args.window))
     e_gamma = np.sort(fermi.nearby[np.argsort(np.abs(fermi.nearby - fermi.fermi_level))
                                    [:args.bands]])
     kpts, labels = _path(atoms, args.path)
