@@ -16,6 +16,7 @@ from interfaces.neighbours import neighbour_list
 from interfaces.overlap_gradient import OverlapGradient
 from interfaces.pyscf.basis import DEFAULT_BASIS, pair_integrals
 from interfaces.pyscf.blocks import Setup, basis_metadata, prepare, to_hsdata
+from interfaces.pyscf.radial import TABLE_EDGES, overlap_tables
 
 __all__ = ["overlap", "overlap_gradient", "pair_values"]
 
@@ -74,8 +75,17 @@ def overlap_gradient(atoms: Atoms, basis: str = DEFAULT_BASIS,
 
 
 def pair_values(setup: Setup, edge_index, cell_shift, intor: str, comp: int,
-                internal: bool = True) -> np.ndarray:
-    """Flat integral blocks of every edge (internal or PySCF order), shape (comp, n_values)."""
+                internal: bool = True, tables: bool | None = None) -> np.ndarray:
+    """Flat integral blocks of every edge (internal or PySCF order), shape (comp, n_values).
+
+    ``tables`` (default: overlaps in the internal order of at least
+    :data:`~interfaces.pyscf.radial.TABLE_EDGES` blocks) takes the overlap blocks from the
+    two-centre tables of :mod:`interfaces.pyscf.radial` instead of PySCF integral calls.
+    """
+    if tables is None:
+        tables = intor == "int1e_ovlp" and internal and edge_index.shape[1] >= TABLE_EDGES
+    if tables:
+        return _table_values(setup, edge_index, cell_shift)
     atoms = setup.atoms
     symbols = np.array(atoms.get_chemical_symbols())
     maps = {el: orbitals.atom_map(v[0], "pyscf", v[1]) for el, v in setup.shells.items()}
@@ -102,4 +112,27 @@ def pair_values(setup: Setup, edge_index, cell_shift, intor: str, comp: int,
             else:
                 idx = ptr[rows][:, None] + np.arange(sign.size)[None, :]
                 out[:, idx] = ints.reshape(comp, len(rows), -1)
+    return out
+
+
+def _table_values(setup: Setup, edge_index, cell_shift, batch: int = 8192) -> np.ndarray:
+    """Overlap blocks (internal order) of every edge from the two-centre tables, (1, n_values)."""
+    atoms = setup.atoms
+    tabs = overlap_tables(setup.basis_def)
+    symbols = np.array(atoms.get_chemical_symbols())
+    norb = np.array([tabs.basis[s].n_orbitals for s in symbols])
+    sizes = norb[edge_index[0]] * norb[edge_index[1]]
+    ptr = np.concatenate([[0], np.cumsum(sizes)])
+    out = np.empty((1, ptr[-1]))
+    vec = (atoms.positions[edge_index[1]] - atoms.positions[edge_index[0]]
+           + cell_shift @ np.asarray(atoms.cell))  # [n_edges, 3]
+    z = atoms.numbers[edge_index[0]].astype(np.int64) * 1000 + atoms.numbers[edge_index[1]]
+    for key in np.unique(z):
+        sel = np.flatnonzero(z == key)
+        sym_a, sym_b = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
+        for start in range(0, len(sel), batch):
+            rows = sel[start:start + batch]
+            blocks = tabs.blocks(sym_a, sym_b, vec[rows])  # [n_rows, n_a, n_b]
+            idx = ptr[rows][:, None] + np.arange(blocks[0].size)[None, :]
+            out[0, idx] = blocks.reshape(len(rows), -1)
     return out
