@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 from pathlib import Path
@@ -87,9 +88,15 @@ def main() -> None:
     parser.add_argument("-o", "--out", default=None, help="output folder (default tbg_M_N)")
     parser.add_argument("--window", type=int, default=24,
                         help="states computed around each trial E of the E_F search")
+    parser.add_argument("--backend", default=None,
+                        help="sparse factorisation backend (solvers.factor), e.g. pardiso-single")
+    parser.add_argument("--compact", action="store_true",
+                        help="keep the predicted H and S in float32 (half their memory)")
     parser.add_argument("--dense-check", action="store_true",
                         help="compare E_F and the Gamma states with a dense solve")
     args = parser.parse_args()
+    if args.backend:
+        os.environ["ASE_DEEPH_SPARSE_BACKEND"] = args.backend
     out = Path(args.out or f"tbg_{args.m}_{args.n}")
     out.mkdir(parents=True, exist_ok=True)
 
@@ -108,6 +115,8 @@ def main() -> None:
 
     guess = stage("E_F of the (1, 2) cell (start)", lambda: _small_cell_fermi(provider))
     hs = stage("predict H + overlap S", lambda: provider(atoms))
+    if args.compact:  # float32 values: the pencils are still assembled in float64
+        hs = hs.replace(h=hs.h.astype(np.float32), s=hs.s.astype(np.float32))
     hs = stage("near-null S check (ghost penalty if prone)", lambda: provider.solvable(hs))
     fermi = stage("E_F at Gamma by inertia counting",
                   lambda: solvers.fermi_level_sparse(hs, guess=guess, window=args.window))
