@@ -108,3 +108,19 @@ def test_cholmod_tested_where_installed():
     for complex_ in (False, True):
         a = _banded(150, complex_=complex_, seed=4)
         assert factor.factorize(a, "cholmod").negatives == factor.factorize(a, "superlu").negatives
+
+
+def test_out_of_core_factor_cleans_its_files():
+    if "pardiso-ooc" not in factor.available_backends():
+        pytest.skip("MKL not installed here: pardiso-ooc is covered where it is")
+    import gc
+    import glob
+    import tempfile
+
+    pattern = f"{tempfile.gettempdir()}/ase_deeph_pardiso_*"
+    before = set(glob.glob(pattern))
+    fac = factor.factorize(_banded(200, seed=6), "pardiso-ooc")
+    assert fac.backend == "pardiso-ooc" and set(glob.glob(pattern)) - before
+    del fac
+    gc.collect()
+    assert set(glob.glob(pattern)) == before

@@ -18,6 +18,8 @@ pardiso    Intel MKL PARDISO (:mod:`.mkl_pardiso`, real symmetric (``mtype=-2``)
                                                 complex k go to superlu)
 pardiso-   the same with a single-precision     half the factor memory; solves refined in
 single     factor                               double against A
+pardiso-   the same with the factor in files       real and complex; for factors larger
+ooc        (MKL's out-of-core mode)             than memory
 cholmod    SuiteSparse CHOLMOD via ``cvxopt``   real and complex; simplicial LDL^T without
            (``pip install cvxopt``)             pivoting, AMD ordering; inertia from D
 ========== ==================================== ===========================================
@@ -130,8 +132,8 @@ def upper_with_diagonal(a: sp.spmatrix) -> sp.csr_matrix:
     return upper
 
 
-def _pardiso(upper: sp.csr_matrix, inertia: bool = True,
-             single: bool = False) -> Factorization | None:
+def _pardiso(upper: sp.csr_matrix, inertia: bool = True, single: bool = False,
+             out_of_core: bool = False) -> Factorization | None:
     """MKL PARDISO LDL^T of the upper triangle (:mod:`.mkl_pardiso`); None when singular.
 
     MKL reports no inertia for complex Hermitian matrices: a count at complex k is done by
@@ -143,14 +145,15 @@ def _pardiso(upper: sp.csr_matrix, inertia: bool = True,
     if inertia and np.iscomplexobj(upper.data):
         return _superlu(upper)
     try:
-        fac = MKLPardiso(upper, single=single)
+        fac = MKLPardiso(upper, single=single, out_of_core=out_of_core)
     except RuntimeError:  # PARDISO reports a (numerically) singular matrix
         return None
     if fac.perturbed or (fac.negatives is not None and fac.positives + fac.negatives != n):
         fac.release()  # E (nearly) on a level
         return None
+    name = "pardiso-ooc" if out_of_core else "pardiso-single" if single else "pardiso"
     return Factorization(fac.negatives, fac.solve, np.dtype(np.result_type(fac.dtype, np.float64)),
-                         "pardiso-single" if single else "pardiso", n,
+                         name, n,
                          factor_entries=fac.factor_entries)
 
 
@@ -175,6 +178,11 @@ def _pardiso_single(upper: sp.csr_matrix, inertia: bool = True,
 
     fac.solve = solve
     return fac
+
+
+def _pardiso_ooc(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
+    """MKL PARDISO with the factor out of core (files; for factors larger than memory)."""
+    return _pardiso(upper, inertia, out_of_core=True)
 
 
 def _cholmod(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
@@ -221,7 +229,7 @@ def _cholmod(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None
 #: backend name -> factorise(upper triangle, inertia needed) -> Factorization or None
 BACKENDS: dict[str, Callable[[sp.csr_matrix], Factorization | None]] = {
     "superlu": _superlu, "pardiso": _pardiso, "pardiso-single": _pardiso_single,
-    "cholmod": _cholmod,
+    "pardiso-ooc": _pardiso_ooc, "cholmod": _cholmod,
 }
 
 
@@ -231,7 +239,7 @@ def available_backends() -> list[str]:
 
     names = ["superlu"]
     if mkl_available():
-        names += ["pardiso", "pardiso-single"]
+        names += ["pardiso", "pardiso-single", "pardiso-ooc"]
     try:
         import cvxopt.cholmod  # noqa: F401
 

@@ -28,7 +28,9 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +38,7 @@ import scipy.sparse as sp
 __all__ = ["MKLPardiso", "load_mkl", "mkl_available"]
 
 _LIB: list = []
+_USER_OOC_PATH = bool(os.environ.get("MKL_PARDISO_OOC_PATH"))
 
 
 def load_mkl():
@@ -89,6 +92,12 @@ class MKLPardiso:
         indices; float64/complex128 (or float32/complex64 with ``single``).
     single : bool
         Single-precision factor (half the memory; check the count against double).
+    out_of_core : bool
+        Keep the factor in files (``iparm[59] = 2``) under ``MKL_PARDISO_OOC_PATH``
+        (default a new temporary folder, removed with the factor; the value must be a
+        directory ending in the separator: a directory plus a file prefix failed with
+        error -10, measured), with at most
+        ``MKL_PARDISO_OOC_MAX_CORE_SIZE`` MB in memory (MKL's default 2000).
 
     Attributes
     ----------
@@ -103,8 +112,12 @@ class MKLPardiso:
         PARDISO's permanent plus factorisation memory, kB.
     """
 
-    def __init__(self, upper: sp.csr_matrix, single: bool = False):
+    def __init__(self, upper: sp.csr_matrix, single: bool = False, out_of_core: bool = False):
         self._lib = load_mkl()
+        self._ooc_dir = None
+        if out_of_core and not _USER_OOC_PATH:  # a folder of its own, removed on release
+            self._ooc_dir = tempfile.mkdtemp(prefix="ase_deeph_pardiso_")
+            os.environ["MKL_PARDISO_OOC_PATH"] = self._ooc_dir + os.sep
         complex_ = np.iscomplexobj(upper.data)
         dtype = {(False, False): np.float64, (False, True): np.float32,
                  (True, False): np.complex128, (True, True): np.complex64}[(complex_, single)]
@@ -116,6 +129,7 @@ class MKLPardiso:
         self._mtype = -4 if complex_ else -2
         self._pt = np.zeros(64, dtype=np.int64)
         self._iparm = _iparm(single)
+        self._iparm[59] = 2 if out_of_core else 0
         self._live = True  # a failed phase 12 still frees what it allocated
         self._call(12, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype), 1)
         it = self._iparm
@@ -159,6 +173,9 @@ class MKLPardiso:
             self._live = False
             dummy = np.zeros(0, dtype=self.dtype)
             self._call(-1, dummy, dummy, 1)
+        if self._ooc_dir is not None:
+            shutil.rmtree(self._ooc_dir, ignore_errors=True)
+            self._ooc_dir = None
 
     def __del__(self):
         try:
