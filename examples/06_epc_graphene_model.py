@@ -37,9 +37,11 @@ displaced supercell; compare with ``--provider model`` at the same ``--n-box``.
 Measured with the current default (2026-12-07, 2-core CPU, beside another job; box (3, 3, 0):
 7 model calls 8.0 s; box (1, 1, 0): 1.1 s): <D^2_Gamma>_F = 44.7 and <D^2_K>_F = 99.5
 (eV/A)^2 with either box (ratio 2.23; sum rule max |sum dH| = 0.018 eV/A), against DFPT
-45.60 and 92.05: -2 % and +8 %. PySCF finite differences in this basis
-(``--provider pyscf --n-box 1 1 0``) are not measured yet; in the older gth-dzvp-compact
-basis they gave 43.1 and 89.7. The older bilayer-only model (``--model
+45.60 and 92.05: -2 % and +8 %. PySCF finite differences in the same basis
+(``--provider pyscf --n-box 1 1 0``, 7 SCF runs, 4,127 s beside other work, 2026-12-07):
+43.27 and 90.00 (eV/A)^2 (-5 % and -2 % from DFPT; sum rule max |sum dH| = 0.39 eV/A,
+SCF noise of the finite differences), so the model is +3.3 % (Gamma) and +10.5 % (K)
+from PySCF in its own basis; in the older gth-dzvp-compact basis PySCF gave 43.1 and 89.7. The older bilayer-only model (``--model
 bilayer-dzvp-compact``, older basis) is described below.
 
 Measured (2-core CPU, one thread, 2026-11-21; phonons 0.15 s, 7 model calls (symmetry on)
