@@ -41,8 +41,9 @@ Measured with the current default (2026-12-07, 2-core CPU, beside another job; b
 (``--provider pyscf --n-box 1 1 0``, 7 SCF runs, 4,127 s beside other work, 2026-12-07):
 43.27 and 90.00 (eV/A)^2 (-5 % and -2 % from DFPT; sum rule max |sum dH| = 0.39 eV/A,
 SCF noise of the finite differences), so the model is +3.3 % (Gamma) and +10.5 % (K)
-from PySCF in its own basis; in the older gth-dzvp-compact basis PySCF gave 43.1 and 89.7. The older bilayer-only model (``--model
-bilayer-dzvp-compact``, older basis) is described below.
+from PySCF in its own basis; in the older gth-dzvp-compact basis PySCF gave 43.1 and 89.7.
+The older bilayer-only model (``--model bilayer-dzvp-compact``, older basis) is described
+below.
 
 Measured (2-core CPU, one thread, 2026-11-21; phonons 0.15 s, 7 model calls (symmetry on)
 for the finite differences 5.4 s; acoustic sum rule max |sum dH| = 0.008 eV/A, |sum dS| = 1e-15 /A):
