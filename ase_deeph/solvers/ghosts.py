@@ -66,7 +66,7 @@ def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
     if hs.n_orbitals <= dense_max:
         return min_overlap_eigenvalue(hs, kpt) < threshold
     from ase_deeph.solvers.pencil import pencil_of
-    from ase_deeph.solvers.sparse import _count
+    from ase_deeph.solvers.sparse import count_shifted
 
     pen = pencil_of(hs.replace(h=None) if hs.spin != "spinor" else hs, kpt)  # S only
     diag = pen.indptr[:-1]
@@ -76,7 +76,7 @@ def overlap_below(hs: HSData, threshold: float, kpt=(0.0, 0.0, 0.0),
         data[diag] -= t
         return pen.upper(data)
 
-    return _count(shifted, threshold) > 0
+    return count_shifted(shifted, threshold) > 0
 
 
 def _cluster(hs: HSData, a: int, nbr: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -45,6 +45,7 @@ from interfaces.hsdata import HSData
 __all__ = [
     "SparseFermi",
     "SparseSolution",
+    "count_shifted",
     "count_states_below",
     "fermi_level_sparse",
     "solve_sparse",
@@ -147,8 +148,8 @@ def solve_sparse(hs: HSData, kpt, sigma: float, n_bands: int = 20,
     return SparseSolution(np.asarray(kpt, float).reshape(3), float(sigma), evals, evecs)
 
 
-def _count(shifted, energy: float) -> int:
-    """Negative pivots of ``shifted(E)`` (an upper triangle), E nudged off eigenvalues.
+def count_shifted(shifted, energy: float) -> int:
+    """Count the negative pivots of ``shifted(E)`` (an upper triangle), E nudged off levels.
 
     An energy that hits an eigenvalue (a singular factor) is nudged up by a relative
     1e-10 * 4^k and retried.
@@ -165,9 +166,9 @@ def _count(shifted, energy: float) -> int:
 def count_below(h, s, energy: float) -> int:
     """Count the generalised eigenvalues of full sparse (h, s) below ``energy`` (inertia).
 
-    One sparse LDL^T-like factorisation of ``h - energy s`` (see :func:`_count`).
+    One sparse LDL^T-like factorisation of ``h - energy s`` (see :func:`count_shifted`).
     """
-    return _count(lambda e: upper_with_diagonal(h - e * s), energy)
+    return count_shifted(lambda e: upper_with_diagonal(h - e * s), energy)
 
 
 def count_states_below(hs: HSData, energy: float, kpt=(0.0, 0.0, 0.0)) -> np.ndarray:
@@ -181,7 +182,7 @@ def count_states_below(hs: HSData, energy: float, kpt=(0.0, 0.0, 0.0)) -> np.nda
         States (not electrons) below ``energy`` in each channel.
     """
     pen = pencil_of(hs, kpt)
-    return np.array([_count(lambda e, c=c: pen.shifted(e, c), energy)
+    return np.array([count_shifted(lambda e, c=c: pen.shifted(e, c), energy)
                      for c in range(len(pen.h))], dtype=np.int64)
 
 
@@ -198,7 +199,7 @@ class _Counter:
         total = 0.0
         for w, pen in zip(self.weights, self.mats, strict=True):
             for c in range(len(pen.h)):
-                total += w * _count(lambda e, c=c, pen=pen: pen.shifted(e, c), energy)
+                total += w * count_shifted(lambda e, c=c, pen=pen: pen.shifted(e, c), energy)
                 self.calls += 1
         return self.deg * total
 
