@@ -15,6 +15,7 @@ from interfaces.pyscf.generator import (
     OverlapGradient,
     PySCFError,
     SCFConvergenceError,
+    SCFOptions,
     UnknownElementError,
     default_kmesh,
     overlap,
@@ -23,7 +24,7 @@ from interfaces.pyscf.generator import (
 )
 
 __all__ = [
-    "run", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
+    "run", "SCFOptions", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
     "UnknownElementError", "GeometryError", "SCFConvergenceError", "MIN_DISTANCE",
     "KSPACING", "MIN_EXPONENT", "default_kmesh",
 ]

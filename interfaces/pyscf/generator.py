@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
@@ -48,7 +49,7 @@ from interfaces.pyscf.fold import dense_mesh, fold, shortest_translation
 from interfaces.pyscf.overlap import overlap, overlap_gradient, pair_values
 
 __all__ = [
-    "run", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
+    "run", "SCFOptions", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
     "UnknownElementError", "GeometryError", "SCFConvergenceError", "MIN_DISTANCE",
     "KSPACING", "MIN_EXPONENT", "default_kmesh",
 ]
@@ -60,11 +61,44 @@ _PRECISION = 1e-8  # PySCF lattice-sum precision of the SCF (1e-10 costs 30 % mo
 
 
 # ------------------------------------------------------------------------------- run
+@dataclass(frozen=True, eq=False)
+class SCFOptions:
+    """How the SCF itself runs: the keyword arguments of :func:`run` beyond the cell.
+
+    Attributes
+    ----------
+    smearing : float or None
+        Fermi-Dirac smearing width in eV (use for metals and semimetals).
+    conv_tol : float
+        SCF energy convergence threshold, Hartree.
+    max_cycle : int
+        Maximum SCF iterations.
+    dm0 : ndarray or None
+        Initial density matrix (PySCF AO order, e.g. ``mf.make_rdm1()`` of a similar
+        structure with the same atoms and k-mesh); ignored when its shape does not fit.
+    grid_level, density_fit : int, bool
+        Molecules only: PySCF's XC integration grid level and density fitting of the
+        Coulomb matrix. On benzene level 3 with fitting moves the states within 3 eV of the
+        gap by 0.08 meV against level 5 without, and costs 0.68x (``docs/generator.md``).
+    """
+
+    smearing: float | None = None
+    conv_tol: float = 1e-9
+    max_cycle: int = 80
+    dm0: np.ndarray | None = None
+    grid_level: int = 5
+    density_fit: bool = False
+
+    def metadata(self) -> dict:
+        """Return the settings as recorded in a generated file's metadata."""
+        return {"conv_tol": self.conv_tol, "max_cycle": self.max_cycle,
+                "smearing_eV": self.smearing,
+                "initial_guess": "minao" if self.dm0 is None else "dm0"}
+
+
 def run(atoms: Atoms, basis: str = DEFAULT_BASIS, xc: str = "pbe", kmesh=None,
         dense_kmesh=None, ke_cutoff: float | None = None, r_cut: float = 8.0,
-        smearing: float | None = None, conv_tol: float = 1e-9,
-        max_cycle: int = 80, dm0: np.ndarray | None = None, return_scf: bool = False,
-        grid_level: int = 5, density_fit: bool = False):
+        return_scf: bool = False, **options):
     """Self-consistent Kohn-Sham H(R) and S(R) of a periodic or molecular structure.
 
     Parameters
@@ -72,37 +106,25 @@ def run(atoms: Atoms, basis: str = DEFAULT_BASIS, xc: str = "pbe", kmesh=None,
     atoms : ase.Atoms
         Structure in Angstrom. ``pbc`` all False: isolated molecule. Otherwise a 3-D
         cell; non-periodic directions get one k-point and need vacuum (the dense-mesh
-        supercell must be at least ``2 r_cut`` Angstrom long in every
-        direction).
+        supercell must be at least ``2 r_cut`` Angstrom long in every direction).
     basis : str
         PySCF GTH basis name; default :data:`DEFAULT_BASIS` (``gth-dzvp-molopt-sr-compact``:
         CP2K's condensed-phase basis, exponents raised to >= 0.15 bohr^-2).
     xc : str
         Functional (``"pbe"``, ``"lda"``); selects the GTH pseudopotential family.
-    kmesh : sequence of 3 int, optional
-        SCF Gamma-centred mesh; default from :data:`KSPACING`.
-    dense_kmesh : sequence of 3 int, optional
-        Non-self-consistent mesh of the inverse transform; default the smallest valid.
+    kmesh, dense_kmesh : sequence of 3 int, optional
+        SCF Gamma-centred mesh (default from :data:`KSPACING`) and the non-self-consistent
+        mesh of the inverse transform (default the smallest valid).
     ke_cutoff : float, optional
         Density cutoff in Hartree; default the largest per-element value of
         :data:`interfaces.pyscf.basis.KE_CUTOFF`.
     r_cut : float
         Keep periodic blocks with bond length < r_cut Angstrom (molecules keep all).
-    smearing : float, optional
-        Fermi-Dirac smearing width in eV (use for metals and semimetals).
-    conv_tol : float
-        SCF energy convergence threshold, Hartree.
-    max_cycle : int
-        Maximum SCF iterations.
-    grid_level, density_fit
-        Molecules only: PySCF's XC integration grid level and density fitting of the
-        Coulomb matrix. On benzene level 3 with fitting moves the states within 3 eV of the
-        gap by 0.08 meV against level 5 without, and costs 0.68x (``docs/generator.md``).
-    dm0 : ndarray, optional
-        Initial density matrix (PySCF AO order, e.g. ``mf.make_rdm1()`` of a similar
-        structure with the same atoms and k-mesh); ignored when its shape does not fit.
     return_scf : bool
         Also return the converged PySCF SCF object (for validation, e.g. ``get_bands``).
+    **options
+        The fields of :class:`SCFOptions` (``smearing``, ``conv_tol``, ``max_cycle``,
+        ``dm0``, ``grid_level``, ``density_fit``).
 
     Returns
     -------
@@ -120,28 +142,25 @@ def run(atoms: Atoms, basis: str = DEFAULT_BASIS, xc: str = "pbe", kmesh=None,
     SCFConvergenceError
         The SCF did not converge in ``max_cycle`` iterations.
     """
+    opts = SCFOptions(**options)
     setup = prepare(atoms, basis)
     pseudo = pseudo_name(xc)
     pseudo_def = check_pseudo(pseudo, setup.atoms.get_chemical_symbols())
-    meta = basis_metadata(setup, basis, r_cut) | {
-        "pseudo": pseudo, "pseudo_definition": pseudo_def, "xc": xc, "conv_tol": conv_tol,
-        "max_cycle": max_cycle,
-        "smearing_eV": smearing, "units": "eV, Angstrom", "initial_guess": (
-            "minao" if dm0 is None else "dm0"),
-    }
-    scf = dict(smearing=smearing, conv_tol=conv_tol, max_cycle=max_cycle, dm0=dm0)
+    meta = basis_metadata(setup, basis, r_cut) | opts.metadata() | {
+        "pseudo": pseudo, "pseudo_definition": pseudo_def, "xc": xc, "units": "eV, Angstrom"}
     if not np.any(setup.atoms.pbc):
-        hs, mf = _run_molecule(setup, pseudo, xc, scf, meta, grid_level, density_fit)
+        hs, mf = _run_molecule(setup, pseudo, xc, opts, meta)
     else:
-        hs, mf = _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
+        hs, mf = _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, opts,
                                meta)
     return (hs, mf) if return_scf else hs
 
 
-def _scf(mf, what: str, smearing=None, conv_tol=1e-9, max_cycle=80, dm0=None):
+def _scf(mf, what: str, opts: SCFOptions):
     """Configure and run an SCF object; raise if it does not converge."""
-    mf.conv_tol = conv_tol
-    mf.max_cycle = max_cycle
+    smearing, dm0 = opts.smearing, opts.dm0
+    mf.conv_tol = opts.conv_tol
+    mf.max_cycle = opts.max_cycle
     mf.verbose = 0
     # PySCF's extra post-convergence cycle diagonalises without DIIS; with smearing on a mesh
     # through K (graphene) it sloshes (|g| 3e-5 -> 1e-3) and flags converged SCFs as failed.
@@ -155,7 +174,8 @@ def _scf(mf, what: str, smearing=None, conv_tol=1e-9, max_cycle=80, dm0=None):
     mf.kernel(dm0=guess)
     if not mf.converged:
         raise SCFConvergenceError(
-            f"SCF of {what} did not converge in {max_cycle} cycles (conv_tol {conv_tol} Ha); "
+            f"SCF of {what} did not converge in {opts.max_cycle} cycles (conv_tol "
+            f"{opts.conv_tol} Ha); "
             "try smearing or more cycles")
     return mf
 
@@ -191,7 +211,7 @@ def _build_cell(setup: Setup, pseudo: str, ke_cutoff: float):
     return cell
 
 
-def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
+def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, opts,
                   meta) -> tuple[HSData, object]:
     from pyscf.pbc import dft
 
@@ -212,7 +232,7 @@ def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
     cell = _build_cell(setup, pseudo, ke_cutoff)
     kpts = cell.make_kpts(kmesh)
     mf = _scf(dft.KRKS(cell, kpts, xc=xc).multigrid_numint(), atoms.get_chemical_formula(),
-              **scf)
+              opts)
     kpts_dense = cell.make_kpts(dmesh)
     dm = mf.make_rdm1()
     hk = np.asarray(mf.get_hcore(cell, kpts_dense)) + np.asarray(
@@ -222,7 +242,7 @@ def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
     edge_index, cell_shift, (h, s_fold), max_imag = fold(
         [hk, sk], dmesh, lattice, atoms.positions, ao_offsets, r_cut)
     s = pair_values(setup, edge_index, cell_shift, "int1e_ovlp", 1, internal=False)[0]
-    bands = _fermi(mf, scf["smearing"])
+    bands = _fermi(mf, opts.smearing)
     meta = meta | {
         "ke_cutoff_Ha": ke_cutoff, "kmesh": list(kmesh), "dense_kmesh": list(dmesh),
         "energy_eV": float(mf.e_tot) * Ha, "vbm_eV": bands["vbm"], "cbm_eV": bands["cbm"],
@@ -234,8 +254,7 @@ def _run_periodic(setup, pseudo, xc, kmesh, dense_kmesh, ke_cutoff, r_cut, scf,
                      source_version=meta["pyscf_version"], metadata=meta), mf
 
 
-def _run_molecule(setup, pseudo, xc, scf, meta, grid_level, density_fit
-                  ) -> tuple[HSData, object]:
+def _run_molecule(setup, pseudo, xc, opts: SCFOptions, meta) -> tuple[HSData, object]:
     from pyscf import dft, gto
 
     atoms = setup.atoms
@@ -251,10 +270,10 @@ def _run_molecule(setup, pseudo, xc, scf, meta, grid_level, density_fit
         raise GeometryError(f"{atoms.get_chemical_formula()} has an odd electron count; "
                             "only closed shells are supported")
     mf = dft.RKS(mol, xc=xc)
-    mf.grids.level = grid_level
-    if density_fit:
+    mf.grids.level = opts.grid_level
+    if opts.density_fit:
         mf = mf.density_fit()
-    mf = _scf(mf, atoms.get_chemical_formula(), **scf)
+    mf = _scf(mf, atoms.get_chemical_formula(), opts)
     fock = np.asarray(mf.get_fock()) * Ha  # [n_ao, n_ao], eV
     ovlp = np.asarray(mf.get_ovlp())
     off = np.append(mol.aoslice_by_atom()[:, 2], mol.nao_nr())
@@ -264,8 +283,8 @@ def _run_molecule(setup, pseudo, xc, scf, meta, grid_level, density_fit
                         for a, b in zip(ii, jj, strict=True)])
     s = np.concatenate([ovlp[off[a]:off[a + 1], off[b]:off[b + 1]].ravel()
                         for a, b in zip(ii, jj, strict=True)])
-    bands = _fermi(mf, scf["smearing"])
-    meta = meta | {"grid_level": grid_level, "density_fit": density_fit,
+    bands = _fermi(mf, opts.smearing)
+    meta = meta | {"grid_level": opts.grid_level, "density_fit": opts.density_fit,
                    "energy_eV": float(mf.e_tot) * Ha,
                    "homo_eV": bands["vbm"], "lumo_eV": bands["cbm"], "kind": "molecule"}
     return to_hsdata(setup, np.stack([ii, jj]), np.zeros((n * n, 3), dtype=np.int64),
