@@ -84,14 +84,9 @@ def pair_values(setup: Setup, edge_index, cell_shift, intor: str, comp: int,
     """
     if tables is None:
         tables = intor == "int1e_ovlp" and internal and edge_index.shape[1] >= TABLE_EDGES
-    if tables:
-        return _table_values(setup, edge_index, cell_shift)
     atoms = setup.atoms
     symbols = np.array(atoms.get_chemical_symbols())
-    maps = {el: orbitals.atom_map(v[0], "pyscf", v[1]) for el, v in setup.shells.items()}
-    if not internal:
-        maps = {el: (np.sort(p), np.ones(len(p))) for el, (p, _) in maps.items()}
-    norb = np.array([len(maps[s][0]) for s in symbols])
+    norb = np.array([sum(2 * lv + 1 for lv in setup.shells[s][0]) for s in symbols])
     sizes = norb[edge_index[0]] * norb[edge_index[1]]
     ptr = np.concatenate([[0], np.cumsum(sizes)])
     out = np.empty((comp, ptr[-1]))
@@ -101,38 +96,34 @@ def pair_values(setup: Setup, edge_index, cell_shift, intor: str, comp: int,
     uniform = len(sizes) > 0 and np.all(sizes == sizes[0])  # one block size: row views
     for key in np.unique(z):
         sel = np.flatnonzero(z == key)
-        sym_a, sym_b = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
-        (pa, sa), (pb, sb) = maps[sym_a], maps[sym_b]
-        sign = sa[:, None] * sb[None, :]
-        for start, ints in pair_integrals(intor, setup.basis_def, sym_a, sym_b, vec[sel], comp):
-            ints = ints[:, :, pa[:, None], pb[None, :]] * sign  # PySCF -> internal order
+        pair = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
+        source = (_table_blocks(setup, *pair, vec[sel]) if tables
+                  else _pyscf_blocks(setup, *pair, vec[sel], intor, comp, internal))
+        for start, ints in source:  # ints: [comp, n_rows, n_a, n_b]
             rows = sel[start:start + ints.shape[1]]
             if uniform:
                 out.reshape(comp, len(sizes), -1)[:, rows] = ints.reshape(comp, len(rows), -1)
             else:
-                idx = ptr[rows][:, None] + np.arange(sign.size)[None, :]
+                idx = ptr[rows][:, None] + np.arange(ints[0, 0].size)[None, :]
                 out[:, idx] = ints.reshape(comp, len(rows), -1)
     return out
 
 
-def _table_values(setup: Setup, edge_index, cell_shift, batch: int = 8192) -> np.ndarray:
-    """Overlap blocks (internal order) of every edge from the two-centre tables, (1, n_values)."""
-    atoms = setup.atoms
+def _pyscf_blocks(setup: Setup, sym_a: str, sym_b: str, vec, intor: str, comp: int,
+                  internal: bool):
+    """Batches (start, blocks [comp, n, n_a, n_b]) of PySCF integrals, internal order or not."""
+    maps = {el: orbitals.atom_map(setup.shells[el][0], "pyscf", setup.shells[el][1])
+            for el in (sym_a, sym_b)}
+    if not internal:
+        maps = {el: (np.sort(p), np.ones(len(p))) for el, (p, _) in maps.items()}
+    (pa, sa), (pb, sb) = maps[sym_a], maps[sym_b]
+    sign = sa[:, None] * sb[None, :]
+    for start, ints in pair_integrals(intor, setup.basis_def, sym_a, sym_b, vec, comp):
+        yield start, ints[:, :, pa[:, None], pb[None, :]] * sign  # PySCF -> internal order
+
+
+def _table_blocks(setup: Setup, sym_a: str, sym_b: str, vec, batch: int = 8192):
+    """Batches (start, blocks [1, n, n_a, n_b]) of overlaps from the two-centre tables."""
     tabs = overlap_tables(setup.basis_def)
-    symbols = np.array(atoms.get_chemical_symbols())
-    norb = np.array([tabs.basis[s].n_orbitals for s in symbols])
-    sizes = norb[edge_index[0]] * norb[edge_index[1]]
-    ptr = np.concatenate([[0], np.cumsum(sizes)])
-    out = np.empty((1, ptr[-1]))
-    vec = (atoms.positions[edge_index[1]] - atoms.positions[edge_index[0]]
-           + cell_shift @ np.asarray(atoms.cell))  # [n_edges, 3]
-    z = atoms.numbers[edge_index[0]].astype(np.int64) * 1000 + atoms.numbers[edge_index[1]]
-    for key in np.unique(z):
-        sel = np.flatnonzero(z == key)
-        sym_a, sym_b = symbols[edge_index[0, sel[0]]], symbols[edge_index[1, sel[0]]]
-        for start in range(0, len(sel), batch):
-            rows = sel[start:start + batch]
-            blocks = tabs.blocks(sym_a, sym_b, vec[rows])  # [n_rows, n_a, n_b]
-            idx = ptr[rows][:, None] + np.arange(blocks[0].size)[None, :]
-            out[0, idx] = blocks.reshape(len(rows), -1)
-    return out
+    for start in range(0, len(vec), batch):
+        yield start, tabs.blocks(sym_a, sym_b, vec[start:start + batch])[None]
