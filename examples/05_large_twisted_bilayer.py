@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ase_deeph import solvers
+from ase_deeph.calculator import DeepHCalculator
 from ase_deeph.generation.structures import twisted_bilayer_graphene
 from ase_deeph.inference.provider import ModelProvider
 from ase_deeph.solvers.factor import default_backend
@@ -50,14 +51,11 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def _small_cell_fermi(provider: ModelProvider) -> float:
-    """E_F of the (1, 2) cell (28 atoms) on a 6x6x1 mesh, dense: the search's start."""
+def _small_cell_fermi() -> float:
+    """E_F of the (1, 2) cell (28 atoms) on a 6x6x1 mesh, from the calculator: the start."""
     small = twisted_bilayer_graphene(1, 2)
-    hs = provider.policy.prepare(provider(small))
-    mesh = solvers.kmesh(small, (6, 6, 1))
-    thr = provider.policy.dense_threshold(hs, mesh.kpts)
-    e = solvers.eigenvalues(hs, mesh.kpts, ill_threshold=thr)
-    return solvers.fermi_level(e, hs.n_electrons, mesh.weights).fermi_level
+    small.calc = DeepHCalculator(kpts=(6, 6, 1))
+    return small.calc.get_fermi_level()
 
 
 def _path(atoms, n: int) -> tuple[np.ndarray, list]:
@@ -113,7 +111,7 @@ def main() -> None:
         print(f"  {name}: {rows[-1][1]:.1f} s, peak RSS {rows[-1][2]:.2f} GB", flush=True)
         return value
 
-    guess = stage("E_F of the (1, 2) cell (start)", lambda: _small_cell_fermi(provider))
+    guess = stage("E_F of the (1, 2) cell (start)", _small_cell_fermi)
     hs = stage("predict H + overlap S", lambda: provider(atoms))
     if args.compact:  # float32 values: the pencils are still assembled in float64
         hs = hs.replace(h=hs.h.astype(np.float32), s=hs.s.astype(np.float32))

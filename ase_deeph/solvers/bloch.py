@@ -129,18 +129,29 @@ def dense_positions(hs: HSData) -> np.ndarray:
     return _layout(hs, False, sparse=False).lin
 
 
+def pair_row_offsets(pi: np.ndarray, pj: np.ndarray, norbs: np.ndarray,
+                     n_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column layout of sorted atom pairs (i, j) in the rows of atom i.
+
+    Returns each pair's first column inside its row, relative to the row's first pair
+    [n_pairs], and the total width of each atom's pairs [n_atoms].
+    """
+    width = norbs[pj]  # [n_pairs] columns contributed by each pair
+    total = np.bincount(pi, weights=width, minlength=n_atoms).astype(np.int64)  # [n_atoms]
+    cum = np.cumsum(width) - width  # exclusive cumsum over all pairs
+    first = np.searchsorted(pi, np.arange(n_atoms))  # first pair of each atom
+    first_cum = np.where(first < len(pi), cum[np.minimum(first, len(pi) - 1)], 0)
+    return cum - first_cum[pi], total
+
+
 def _csr_frame(hs: HSData, f: int):
     """Pair bookkeeping: per edge the column offset inside its row, and CSR row pointers."""
     i, j = hs.edge_index
     norbs = hs.norbs
     upairs, pinv = np.unique(i * hs.n_atoms + j, return_inverse=True)  # sorted by (i, j)
     pi, pj = np.divmod(upairs, hs.n_atoms)
-    width = norbs[pj]  # [n_pairs] half-row width contributed by each pair
-    half = np.bincount(pi, weights=width, minlength=hs.n_atoms).astype(np.int64)  # [n_atoms]
-    cum = np.cumsum(width) - width  # exclusive cumsum over all pairs
-    first = np.searchsorted(pi, np.arange(hs.n_atoms))  # first pair of each atom
-    first_cum = np.where(first < len(pi), cum[np.minimum(first, len(pi) - 1)], 0)
-    colofs = (cum - first_cum[pi])[pinv.reshape(-1)]  # [n_edges] offset within the row
+    offsets, half = pair_row_offsets(pi, pj, norbs, hs.n_atoms)
+    colofs = offsets[pinv.reshape(-1)]  # [n_edges] offset within the row
     atom_of_orb = np.repeat(np.arange(hs.n_atoms), norbs)
     rowlen = np.tile(f * half[atom_of_orb], f)  # [f * n_orb]
     indptr = np.concatenate([[0], np.cumsum(rowlen)])

@@ -40,7 +40,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 __all__ = ["Factorization", "factorize", "factorize_upper", "upper_with_diagonal",
-           "hermitian_matvec", "available_backends", "default_backend", "BACKENDS"]
+           "hermitian_matvec", "full_from_upper", "available_backends", "default_backend",
+           "BACKENDS"]
 
 
 @dataclass
@@ -88,7 +89,7 @@ def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     return upper @ x + upper.T @ x - d * x
 
 
-def _full(upper: sp.csr_matrix) -> sp.csr_matrix:
+def full_from_upper(upper: sp.csr_matrix) -> sp.csr_matrix:
     """Return the full Hermitian matrix of an upper triangle (a copy)."""
     return (upper + sp.triu(upper, k=1).conj().T).tocsr()
 
@@ -96,8 +97,8 @@ def _full(upper: sp.csr_matrix) -> sp.csr_matrix:
 def _superlu(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
     """Symmetric-mode SuperLU; None if it pivoted off the diagonal or the matrix is singular."""
     try:
-        lu = spla.splu(_full(upper).tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
+        lu = spla.splu(full_from_upper(upper).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                       diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     except RuntimeError:  # exactly singular: E is an eigenvalue
         return None
     if not np.array_equal(lu.perm_r, lu.perm_c):

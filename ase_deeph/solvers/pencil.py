@@ -25,8 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ase_deeph.solvers.bloch import bloch_sparse, phases
-from ase_deeph.solvers.factor import hermitian_matvec, upper_with_diagonal
+from ase_deeph.solvers.bloch import bloch_sparse, pair_row_offsets, phases
+from ase_deeph.solvers.factor import full_from_upper, hermitian_matvec, upper_with_diagonal
 from interfaces.hsdata import HSData
 
 __all__ = ["UpperPencil", "upper_pencil", "pencil_of"]
@@ -94,9 +94,7 @@ class UpperPencil:
 
     def full(self, which: str, channel: int = 0) -> sp.csr_matrix:
         """Full CSR matrix (a copy; for checks and small cells)."""
-        upper = self.upper(self.h[channel] if which == "h" else self.s)
-        strict = sp.triu(upper, k=1)
-        return (upper + strict.conj().T).tocsr()
+        return full_from_upper(self.upper(self.h[channel] if which == "h" else self.s))
 
 
 def _pattern(hs: HSData, norbs: np.ndarray, off: np.ndarray):
@@ -106,12 +104,7 @@ def _pattern(hs: HSData, norbs: np.ndarray, off: np.ndarray):
     keep = i < j
     keys = np.unique(i[keep] * n_atoms + j[keep])  # sorted (i, j), i < j
     pi, pj = np.divmod(keys, n_atoms)
-    width = norbs[pj]
-    off_width = np.bincount(pi, weights=width, minlength=n_atoms).astype(np.int64)
-    cum = np.cumsum(width) - width
-    first = np.searchsorted(pi, np.arange(n_atoms))
-    first_cum = np.where(first < len(pi), cum[np.minimum(first, len(pi) - 1)], 0)
-    pair_ofs = cum - first_cum[pi]  # [n_pairs] offset of the pair's columns after the diagonal
+    pair_ofs, off_width = pair_row_offsets(pi, pj, norbs, n_atoms)  # columns after the diagonal
     atom = np.repeat(np.arange(n_atoms), norbs)  # [n]
     r = np.arange(len(atom)) - off[atom]
     rowlen = (norbs[atom] - r) + off_width[atom]

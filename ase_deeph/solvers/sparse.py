@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ase_deeph.solvers.eigen import spin_degeneracy
-from ase_deeph.solvers.factor import factorize_upper, upper_with_diagonal
+from ase_deeph.solvers.factor import factorize_upper
 from ase_deeph.solvers.pencil import UpperPencil, pencil_of
 from interfaces.hsdata import HSData
 
@@ -161,14 +161,6 @@ def count_shifted(shifted, energy: float) -> int:
         if fac is not None:
             return fac.negatives
     raise RuntimeError(f"inertia count failed at E = {energy} eV (singular pivots)")
-
-
-def count_below(h, s, energy: float) -> int:
-    """Count the generalised eigenvalues of full sparse (h, s) below ``energy`` (inertia).
-
-    One sparse LDL^T-like factorisation of ``h - energy s`` (see :func:`count_shifted`).
-    """
-    return count_shifted(lambda e: upper_with_diagonal(h - e * s), energy)
 
 
 def count_states_below(hs: HSData, energy: float, kpt=(0.0, 0.0, 0.0)) -> np.ndarray:
