@@ -64,7 +64,8 @@ def test_check_spectrum_reports_far_states():
     e = np.array([[[-150.0, -5.0, 0.0, 2.0, 230.0, 8315.0]]])
     with pytest.warns(RuntimeWarning, match="2 state"):
         assert check_spectrum(e, 0.5, "X") == 2  # -150 and +8315 eV, not the +230 eV top
-    assert check_spectrum(e[..., 1:5], 0.5) == 0
+    with pytest.warns(cond.BasisTopWarning, match="1 state.*above E_F"):
+        assert check_spectrum(e[..., 1:5], 0.5) == 0  # +230 eV: the basis top, explained
     assert check_spectrum(e, float("nan")) == 0
 
 

@@ -22,9 +22,10 @@ a model (``predicted``)   ``GHOST_THRESHOLD`` (1e-2) when the structure is ghost
 Sparse solvers cannot project; for a ghost-prone prediction they (and dense solves with
 ``ghosts="penalty"``) get the local penalty of :func:`ase_deeph.solvers.ghosts.suppress_ghosts`
 from :meth:`OverlapPolicy.prepare`. :func:`check_spectrum` warns whenever a state lies more
-than 100 eV below or 1000 eV above E_F (``FAR_FROM_FERMI``; the top of a localized
-basis's own DFT spectrum lies 140-230 eV above E_F), so that no path returns a ghost
-silently.
+than 100 eV below or 1000 eV above E_F (``FAR_FROM_FERMI``), and says why when states lie
+between E_F + 40 eV and that edge (``BASIS_TOP``: the top of a localized basis's own DFT
+spectrum, 140-230 eV above E_F, not physical bands), so that no path returns a far state
+without a reason.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from interfaces.hsdata import HSData
 
 __all__ = [
     "OverlapPolicy", "check_spectrum", "ghost_prone", "min_overlap_on", "NUMERICAL", "REFERENCE",
-    "GHOST_PRONE", "GHOST_THRESHOLD", "FAR_FROM_FERMI",
+    "GHOST_PRONE", "GHOST_THRESHOLD", "FAR_FROM_FERMI", "BASIS_TOP", "BasisTopWarning",
 ]
 
 #: numerically null S(k) directions (any H)
@@ -61,6 +62,9 @@ GHOST_THRESHOLD = 1e-2
 #: in gth-dzvp-compact), while ghosts of a near-null S(k) reach thousands of eV (+8,315
 #: and +115,642 eV measured with the old default model).
 FAR_FROM_FERMI = (-100.0, 1000.0)
+#: states more than this far above E_F (eV), up to FAR_FROM_FERMI, are the basis's own top:
+#: reported with the reason (:class:`BasisTopWarning`), not as ghosts
+BASIS_TOP = 40.0
 
 _KINDS = ("exact", "reference", "predicted")
 _GHOSTS = ("project", "penalty")
@@ -159,17 +163,31 @@ def min_overlap_on(hs: HSData, kpts) -> float:
                for i in range(0, len(kpts), step))
 
 
+class BasisTopWarning(UserWarning):
+    """States far above E_F that belong to the localized basis itself (not ghosts)."""
+
+
 def check_spectrum(eigenvalues, fermi_level: float, where: str = "",
                    window: tuple[float, float] = FAR_FROM_FERMI) -> int:
-    """Warn when finite eigenvalues lie outside ``E_F + window`` (eV).
+    """Warn when finite eigenvalues lie outside ``E_F + window`` (eV); explain the basis top.
 
     Returns the number of such states: ghosts of near-null S(k) directions, or a sign
-    that the structure is far from what the model knows (see ``FAR_FROM_FERMI``).
+    that the structure is far from what the model knows (see ``FAR_FROM_FERMI``). States
+    between ``E_F + BASIS_TOP`` and the window's upper edge get a :class:`BasisTopWarning`
+    saying why they are there (the same states are in DFT in the same basis).
     """
     e = np.asarray(eigenvalues, dtype=float)
     if not np.isfinite(fermi_level):
         return 0
     lo, hi = fermi_level + window[0], fermi_level + window[1]
+    top = np.isfinite(e) & (e > fermi_level + BASIS_TOP) & (e <= hi)
+    if top.any():
+        warnings.warn(f"{where + ': ' if where else ''}{int(top.sum())} state(s) lie more than "
+                      f"{BASIS_TOP:g} eV above E_F (up to {float(e[top].max() - fermi_level):+.0f}"
+                      " eV): the top of the localized basis's own spectrum, present in DFT in "
+                      "the same basis too (PySCF's graphene in gth-dzvp-molopt-sr-compact "
+                      "reaches +230 eV); they are no physical bands: read bands and DOS within "
+                      "a few eV of E_F", BasisTopWarning, stacklevel=3)
     far = np.isfinite(e) & ((e < lo) | (e > hi))
     n = int(far.sum())
     if n:
