@@ -79,7 +79,7 @@ class SCFOptions:
     grid_level, density_fit : int, bool
         Molecules only: PySCF's XC integration grid level and density fitting of the
         Coulomb matrix. On benzene level 3 with fitting moves the states within 3 eV of the
-        gap by 0.08 meV against level 5 without, and costs 0.68x (``docs/generator.md``).
+        gap by 0.08 meV against level 5 without, and costs 0.58x (``docs/generator.md``).
     """
 
     smearing: float | None = None

@@ -6,12 +6,12 @@ numerical radial orbital like any other, so the two-centre machinery of
 radial functions, Gaunt coefficients, real harmonics in the internal order) gives its
 overlap blocks for any bond vector without an integral call per pair.
 
-Measured against PySCF's ``int1e_ovlp`` in ``gth-dzvp-molopt-sr-compact`` (one thread,
-another job on the second core): 20,000 random C-C bonds of 1.2-8 A, largest difference
-7.7e-10, 0.078 s against 0.36 s; the 1,084-atom twisted bilayer plus 3 H (155,213 blocks
-within 8 A), largest difference 2.2e-9, 0.52 s against 2.12 s once the tables exist, which
-takes 1.2 s per element pair (2.4 s for C-C, C-H, H-C, H-H). Hence the threshold
-:data:`TABLE_EDGES` above which :func:`interfaces.pyscf.overlap` uses the tables.
+Measured against PySCF's ``int1e_ovlp`` in ``gth-dzvp-molopt-sr-compact``, one thread on
+a quiet machine (``python benchmarks/overlap_tables.py``, three runs): the 1,084-atom
+twisted bilayer plus 3 H (155,213 blocks within 8 A) agrees to 2.2e-9; PySCF takes
+2.0-2.6 s, the tables 1.0-1.1 s once built and 2.7-3.5 s including building the four C/H
+element-pair tables. Hence the threshold :data:`TABLE_EDGES` (about twice this cell)
+above which :func:`interfaces.pyscf.overlap` uses the tables.
 """
 
 from __future__ import annotations
