@@ -9,7 +9,7 @@ installed, else SuperLU):
    starting from the E_F of the smallest commensurate cell (1, 2) predicted by the same
    model (a moire cell's E_F is within tens of meV of it); each factorisation gives the
    count *and* the states nearest its energy, so the states around E_F at Gamma come with
-   the last one;
+   the last one (kept in ``OUT/fermi.json`` for a rerun on the same H);
 2. the states nearest E_F at M and K (or along K-Gamma-M-K with ``--path N``), one
    factorisation per k-point, checkpointed per k-point in ``OUT/bands.npz`` (a rerun
    resumes), with a progress bar and ETA;
@@ -29,6 +29,8 @@ Measurements (this machine, with the commands above) are kept in ``docs/solvers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import resource
@@ -43,6 +45,7 @@ from ase_deeph.generation.structures import twisted_bilayer_graphene
 from ase_deeph.inference.provider import ModelProvider
 from ase_deeph.solvers.factor import default_backend
 from ase_deeph.solvers.sparse_path import sparse_bands
+from interfaces.atomic import atomic_path
 
 POINTS = {"G": (0.0, 0.0, 0.0), "M": (0.5, 0.0, 0.0), "K": (1 / 3, 1 / 3, 0.0)}
 
@@ -56,6 +59,26 @@ def _small_cell_fermi() -> float:
     small = twisted_bilayer_graphene(1, 2)
     small.calc = DeepHCalculator(kpts=(6, 6, 1))
     return small.calc.get_fermi_level()
+
+
+def _fermi(hs, guess: float, window: int, checkpoint: Path) -> solvers.SparseFermi:
+    """:func:`solvers.fermi_level_sparse`, kept in ``checkpoint`` for a rerun on the same H."""
+    digest = hashlib.sha256()
+    for arr in (hs.h, hs.s, hs.edge_index, hs.cell_shift):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    key = f"{digest.hexdigest()}/{window}"
+    if checkpoint.is_file():
+        old = json.loads(checkpoint.read_text())
+        if old.pop("key") == key:
+            print("  (E_F from the checkpoint of an earlier run on the same H)")
+            nearby = None if old["nearby"] is None else np.array(old["nearby"])
+            return solvers.SparseFermi(**{**old, "nearby": nearby})
+    fermi = solvers.fermi_level_sparse(hs, guess=guess, window=window)
+    with atomic_path(checkpoint) as tmp:
+        Path(tmp).write_text(json.dumps({**dataclasses.asdict(fermi), "key": key,
+                                         "nearby": None if fermi.nearby is None
+                                         else fermi.nearby.tolist()}))
+    return fermi
 
 
 def _path(atoms, n: int) -> tuple[np.ndarray, list]:
@@ -88,6 +111,9 @@ def main() -> None:
                         help="states computed around each trial E of the E_F search")
     parser.add_argument("--backend", default=None,
                         help="sparse factorisation backend (solvers.factor), e.g. pardiso-single")
+    parser.add_argument("--complex-backend", default=None,
+                        help="backend at complex k (twice the memory of real k), e.g. "
+                             "pardiso-single-ooc")
     parser.add_argument("--compact", action="store_true",
                         help="keep the predicted H and S in float32 (half their memory)")
     parser.add_argument("--dense-check", action="store_true",
@@ -95,6 +121,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.backend:
         os.environ["ASE_DEEPH_SPARSE_BACKEND"] = args.backend
+    if args.complex_backend:
+        os.environ["ASE_DEEPH_SPARSE_BACKEND_COMPLEX"] = args.complex_backend
     out = Path(args.out or f"tbg_{args.m}_{args.n}")
     out.mkdir(parents=True, exist_ok=True)
 
@@ -117,7 +145,7 @@ def main() -> None:
         hs = hs.replace(h=hs.h.astype(np.float32), s=hs.s.astype(np.float32))
     hs = stage("near-null S check (ghost penalty if prone)", lambda: provider.solvable(hs))
     fermi = stage("E_F at Gamma by inertia counting",
-                  lambda: solvers.fermi_level_sparse(hs, guess=guess, window=args.window))
+                  lambda: _fermi(hs, guess, args.window, out / "fermi.json"))
     e_gamma = np.sort(fermi.nearby[np.argsort(np.abs(fermi.nearby - fermi.fermi_level))
                                    [:args.bands]])
     kpts, labels = _path(atoms, args.path)
@@ -128,7 +156,8 @@ def main() -> None:
     summary = {
         "cell": [args.m, args.n], "n_atoms": len(atoms),
         "twist_angle_deg": atoms.info["twist_angle"], "n_orbitals": hs.n_orbitals,
-        "backend": default_backend(), "fermi_level_eV": fermi.fermi_level,
+        "backend": default_backend(), "backend_complex": default_backend(complex_=True),
+        "fermi_level_eV": fermi.fermi_level,
         "gap_gamma_eV": fermi.gap, "n_factorizations_fermi": fermi.n_factorizations,
         "gamma_rel_eV": (e_gamma - fermi.fermi_level).tolist(),
         "kpts": kpts.tolist(), "labels": labels,

@@ -99,6 +99,14 @@ def test_selection_and_fallback(monkeypatch):
     monkeypatch.setenv("ASE_DEEPH_SPARSE_BACKEND", "superlu")
     monkeypatch.setattr(factor, "available_backends", lambda: ["superlu", "pardiso"])
     assert factor.default_backend() == "superlu"
+    # complex matrices may have a backend of their own (twice the memory of real ones)
+    monkeypatch.setenv("ASE_DEEPH_SPARSE_BACKEND_COMPLEX", "pardiso")
+    assert factor.default_backend(complex_=True) == "pardiso"
+    assert factor.default_backend(complex_=False) == "superlu"
+    monkeypatch.setenv("ASE_DEEPH_SPARSE_BACKEND_COMPLEX", "magic")
+    assert factor.factorize(_matrix(), "auto").backend == "superlu"  # real: unaffected
+    with pytest.raises(ValueError, match="unknown sparse backend 'magic'"):
+        factor.factorize(_matrix(complex_=True), "auto")
 
 
 def test_cholmod_tested_where_installed():
@@ -119,8 +127,9 @@ def test_out_of_core_factor_cleans_its_files():
 
     pattern = f"{tempfile.gettempdir()}/ase_deeph_pardiso_*"
     before = set(glob.glob(pattern))
-    fac = factor.factorize(_banded(200, seed=6), "pardiso-ooc")
-    assert fac.backend == "pardiso-ooc" and set(glob.glob(pattern)) - before
-    del fac
-    gc.collect()
-    assert set(glob.glob(pattern)) == before
+    for name in ("pardiso-ooc", "pardiso-single-ooc"):
+        fac = factor.factorize(_banded(200, complex_=True, seed=6), name, inertia=False)
+        assert fac.backend == name and set(glob.glob(pattern)) - before
+        del fac
+        gc.collect()
+        assert set(glob.glob(pattern)) == before

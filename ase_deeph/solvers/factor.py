@@ -20,12 +20,15 @@ pardiso-   the same with a single-precision     half the factor memory; solves r
 single     factor                               double against A
 pardiso-   the same with the factor in files       real and complex; for factors larger
 ooc        (MKL's out-of-core mode)             than memory
+pardiso-   single-precision factor in files     complex k of the largest cells (11,164
+single-ooc                                      atoms: 12.9 GB in core, beyond 24 GB RAM)
 cholmod    SuiteSparse CHOLMOD via ``cvxopt``   real and complex; simplicial LDL^T without
            (``pip install cvxopt``)             pivoting, AMD ordering; inertia from D
 ========== ==================================== ===========================================
 
 ``"auto"`` picks pardiso when MKL's ``libmkl_rt`` loads, else superlu; the
-environment variable ``ASE_DEEPH_SPARSE_BACKEND`` overrides the default. Measurements
+environment variable ``ASE_DEEPH_SPARSE_BACKEND`` overrides the default, and
+``ASE_DEEPH_SPARSE_BACKEND_COMPLEX`` the default for complex matrices. Measurements
 that chose the default: ``benchmarks/sparse_backends.py`` (table in ``docs/solvers.md``).
 """
 
@@ -152,21 +155,21 @@ def _pardiso(upper: sp.csr_matrix, inertia: bool = True, single: bool = False,
     if fac.perturbed or (fac.negatives is not None and fac.positives + fac.negatives != n):
         fac.release()  # E (nearly) on a level
         return None
-    name = "pardiso-ooc" if out_of_core else "pardiso-single" if single else "pardiso"
+    name = "pardiso" + ("-single" if single else "") + ("-ooc" if out_of_core else "")
     return Factorization(fac.negatives, fac.solve, np.dtype(np.result_type(fac.dtype, np.float64)),
                          name, n,
                          factor_entries=fac.factor_entries)
 
 
-def _pardiso_single(upper: sp.csr_matrix, inertia: bool = True,
-                    steps: int = 3) -> Factorization | None:
-    """MKL PARDISO with a single-precision factor (half the memory).
+def _pardiso_single(upper: sp.csr_matrix, inertia: bool = True, steps: int = 3,
+                    out_of_core: bool = False) -> Factorization | None:
+    """MKL PARDISO with a single-precision factor (half the memory), in core or in files.
 
     Solves are refined in double precision against the matrix itself
     (``x += A^-1 (b - A x)``, ``steps`` times), so shift-invert sees double-precision
     solves; the count comes from the single-precision pivots.
     """
-    fac = _pardiso(upper, inertia, single=True)
+    fac = _pardiso(upper, inertia, single=True, out_of_core=out_of_core)
     if fac is None or fac.backend == "superlu":
         return fac
     solve32 = fac.solve
@@ -184,6 +187,11 @@ def _pardiso_single(upper: sp.csr_matrix, inertia: bool = True,
 def _pardiso_ooc(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
     """MKL PARDISO with the factor out of core (files; for factors larger than memory)."""
     return _pardiso(upper, inertia, out_of_core=True)
+
+
+def _pardiso_single_ooc(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
+    """Single-precision factor in files, refined solves (complex k of the largest cells)."""
+    return _pardiso_single(upper, inertia, out_of_core=True)
 
 
 def _cholmod(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None:
@@ -230,7 +238,8 @@ def _cholmod(upper: sp.csr_matrix, inertia: bool = True) -> Factorization | None
 #: backend name -> factorise(upper triangle, inertia needed) -> Factorization or None
 BACKENDS: dict[str, Callable[[sp.csr_matrix], Factorization | None]] = {
     "superlu": _superlu, "pardiso": _pardiso, "pardiso-single": _pardiso_single,
-    "pardiso-ooc": _pardiso_ooc, "cholmod": _cholmod,
+    "pardiso-ooc": _pardiso_ooc, "pardiso-single-ooc": _pardiso_single_ooc,
+    "cholmod": _cholmod,
 }
 
 
@@ -240,7 +249,7 @@ def available_backends() -> list[str]:
 
     names = ["superlu"]
     if mkl_available():
-        names += ["pardiso", "pardiso-single", "pardiso-ooc"]
+        names += ["pardiso", "pardiso-single", "pardiso-ooc", "pardiso-single-ooc"]
     try:
         import cvxopt.cholmod  # noqa: F401
 
@@ -250,9 +259,16 @@ def available_backends() -> list[str]:
     return names
 
 
-def default_backend() -> str:
-    """``ASE_DEEPH_SPARSE_BACKEND`` if set, else pardiso when available, else superlu."""
-    env = os.environ.get("ASE_DEEPH_SPARSE_BACKEND")
+def default_backend(complex_: bool = False) -> str:
+    """The backend of ``factorize(..., backend="auto")``.
+
+    ``ASE_DEEPH_SPARSE_BACKEND_COMPLEX`` for complex matrices when set (a complex factor
+    takes twice the memory of a real one: e.g. ``pardiso-single-ooc`` at complex k beside
+    an in-core ``pardiso-single`` at Gamma), else ``ASE_DEEPH_SPARSE_BACKEND``, else
+    pardiso when available, else superlu.
+    """
+    env = (complex_ and os.environ.get("ASE_DEEPH_SPARSE_BACKEND_COMPLEX")) or \
+        os.environ.get("ASE_DEEPH_SPARSE_BACKEND")
     if env:
         return env
     return "pardiso" if "pardiso" in available_backends() else "superlu"
@@ -287,7 +303,7 @@ def factorize_upper(upper: sp.csr_matrix, backend: str = "auto",
     ValueError
         For an unknown backend or one whose library is missing.
     """
-    name = default_backend() if backend == "auto" else backend
+    name = default_backend(np.iscomplexobj(upper.data)) if backend == "auto" else backend
     if name not in BACKENDS:
         raise ValueError(f"unknown sparse backend {name!r}; known: {sorted(BACKENDS)}")
     if name not in available_backends():
