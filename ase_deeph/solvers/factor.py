@@ -260,7 +260,7 @@ def available_backends() -> list[str]:
 
 
 def default_backend(complex_: bool = False) -> str:
-    """The backend of ``factorize(..., backend="auto")``.
+    """Return the backend of ``factorize(..., backend="auto")``.
 
     ``ASE_DEEPH_SPARSE_BACKEND_COMPLEX`` for complex matrices when set (a complex factor
     takes twice the memory of a real one: e.g. ``pardiso-single-ooc`` at complex k beside
