@@ -80,9 +80,11 @@ class HSData:
     h : ndarray or None
         Hamiltonian values, eV. Shape (n_spin, n_values) float64 for spin
         ``"none"`` (n_spin = 1) and ``"collinear"`` (2: up, down); shape
-        (1, 4 * n_values) complex128 for ``"spinor"``.
+        (1, 4 * n_values) complex128 for ``"spinor"``. Values given in single precision
+        (float32 / complex64) stay so: the compact form of the largest cells, half the
+        memory (the solvers take their products in double precision).
     s : ndarray or None, shape (n_values,)
-        Overlap values (dimensionless, spinless).
+        Overlap values (dimensionless, spinless); float64, or float32 when given so.
     spin : {"none", "collinear", "spinor"}
         Spin kind of ``h``.
     fermi_level : float
@@ -127,15 +129,16 @@ class HSData:
         if n_e and (self.edge_index.min() < 0 or self.edge_index.max() >= len(self.atoms)):
             raise ValueError("edge_index refers to atoms outside the structure")
         if self.s is not None:
-            set_(self, "s", np.asarray(self.s, dtype=np.float64).reshape(-1))
+            s = np.asarray(self.s)
+            set_(self, "s", np.ascontiguousarray(s, dtype=_value_dtype(s, False)).reshape(-1))
             if self.s.shape != (self.n_values,):
                 raise ValueError(f"s has {self.s.size} values, the blocks need {self.n_values}")
         if self.h is not None:
             want = self._h_shape()
-            dtype = np.complex128 if self.spin == "spinor" else np.float64
             h = np.asarray(self.h)
             if self.spin != "spinor" and np.iscomplexobj(h):
                 raise ValueError("complex H needs spin='spinor'")
+            dtype = _value_dtype(h, self.spin == "spinor")
             set_(self, "h", np.ascontiguousarray(h, dtype=dtype).reshape(want))
 
     # ------------------------------------------------------------------ sizes
@@ -343,6 +346,13 @@ class HSData:
             f"{self.n_orbitals} orbitals, {self.n_edges} blocks, spin={self.spin}, "
             f"source={self.source_code or '?'}, basis={json.dumps(self.irreps())})"
         )
+
+
+def _value_dtype(values: np.ndarray, complex_: bool) -> type:
+    """Storage type of H or S: double, or single when given single (compact large cells)."""
+    single = values.dtype in (np.float32, np.complex64)
+    return {(False, False): np.float64, (False, True): np.float32,
+            (True, False): np.complex128, (True, True): np.complex64}[(complex_, single)]
 
 
 def _encode(i, j, shift, n_atoms: int) -> np.ndarray:

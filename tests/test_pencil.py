@@ -69,3 +69,28 @@ def test_predicted_twisted_bilayer_at_k():
     sol = solvers.solve_sparse(hs, kpt, sigma=energy, n_bands=8)
     nearest = np.sort(dense[np.argsort(np.abs(dense - energy))[:8]])
     np.testing.assert_allclose(sol.eigenvalues[0], nearest, atol=1e-7)
+
+
+@pytest.mark.parametrize("kpt", [(0, 0, 0), (1 / 3, 1 / 3, 0)])
+def test_compact_data_gives_a_single_precision_pencil(kpt, monkeypatch):
+    """float32 H and S (``examples/05 --compact``): a float32 / complex64 pencil, products
+    in double precision a row block at a time, states as from the float64 pencil."""
+    from ase_deeph.solvers import factor
+
+    hs = random_model(20, cutoff=5.0, density=0.1, seed=5)
+    small = hs.replace(h=hs.h.astype(np.float32), s=hs.s.astype(np.float32))
+    pen, ref = upper_pencil(small, kpt), upper_pencil(hs, kpt)
+    assert pen.s.dtype == (np.float32 if pen.real else np.complex64)
+    monkeypatch.setattr(factor, "_MATVEC_CHUNK", 97)  # many row blocks
+    x = np.random.default_rng(1).normal(size=(pen.n, 2)) + 1j * (not pen.real)
+    for which in ("h", "s"):
+        exact = ref.full(which) @ x
+        assert (pen.operator(which) @ x).dtype == exact.dtype
+        np.testing.assert_allclose(pen.operator(which) @ x, exact, atol=1e-5 * abs(exact).max())
+    energy = 0.123
+    sol = solvers.solve_sparse(small, kpt, sigma=energy, n_bands=6).eigenvalues
+    np.testing.assert_allclose(sol, solvers.solve_sparse(hs, kpt, sigma=energy,
+                                                         n_bands=6).eigenvalues, atol=2e-5)
+    # a double-precision backend factorises the single-precision triangle in double
+    fac = factor.factorize_upper(pen.shifted(energy), "superlu")
+    assert fac.dtype in (np.float64, np.complex128)

@@ -50,7 +50,9 @@ class UpperPencil:
         Column indices, int32 when they fit.
     h : tuple of ndarray, each shape (nnz,)
         H(k) values per spin channel, eV (float64 when k is time-reversal invariant,
-        else complex128).
+        else complex128; float32 / complex64 when H and S are stored in float32, the
+        ``--compact`` form of the largest cells: products with them are still taken in
+        double precision, :func:`~.factor.hermitian_matvec`).
     s : ndarray, shape (nnz,)
         S(k) values.
     """
@@ -85,7 +87,7 @@ class UpperPencil:
     def operator(self, which: str, channel: int = 0) -> spla.LinearOperator:
         """Full Hermitian ``H`` (``which="h"``) or ``S`` as a LinearOperator."""
         upper = self.upper(self.h[channel] if which == "h" else self.s)
-        dtype = upper.dtype
+        dtype = np.result_type(upper.dtype, np.float64)  # products in double precision
 
         def mv(x):
             return hermitian_matvec(upper, x)
@@ -166,7 +168,9 @@ def upper_pencil(hs: HSData, kpt, channels=None) -> UpperPencil:
         channels = ()
     channels = range(len(hs.h)) if channels is None else channels
     sources = [hs.h[c] for c in channels] + [hs.s]
-    dtype = np.float64 if real else np.complex128
+    single = all(src.dtype == np.float32 for src in sources)  # compact data: compact pencil
+    dtype = {(True, False): np.float64, (False, False): np.complex128,
+             (True, True): np.float32, (False, True): np.complex64}[(real, single)]
     out = [np.zeros(len(indices), dtype=dtype) for _ in sources]
     i, j = hs.edge_index
     for g in _edge_chunks(hs, i <= j):
