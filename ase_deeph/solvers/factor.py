@@ -90,7 +90,7 @@ def _row_blocks(indptr: np.ndarray, chunk: int):
     """(first, last) rows of consecutive row blocks holding about ``chunk`` entries each."""
     cuts = np.unique(np.searchsorted(indptr, np.arange(0, indptr[-1], chunk), side="right") - 1)
     bounds = np.append(cuts, len(indptr) - 1)
-    return zip(bounds[:-1], bounds[1:])
+    return zip(bounds[:-1], bounds[1:], strict=True)
 
 
 def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
