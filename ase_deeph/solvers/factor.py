@@ -35,6 +35,7 @@ that chose the default: ``benchmarks/sparse_backends.py`` (table in ``docs/solve
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -93,26 +94,46 @@ def _row_blocks(indptr: np.ndarray, chunk: int):
     return zip(bounds[:-1], bounds[1:], strict=True)
 
 
-def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+def _matvec_workers() -> int:
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray,
+                     diag: np.ndarray | None = None) -> np.ndarray:
     """Multiply by the Hermitian matrix whose upper triangle (diagonal included) is ``upper``.
 
-    A single-precision triangle (the pencil of float32 data) is multiplied in double
-    precision a row block at a time: SciPy would otherwise make a double copy of all of it
-    on every call (a transient 1 GB on the 11,164-atom cell).
+    Row blocks of about ``_MATVEC_CHUNK`` entries are multiplied in parallel threads
+    (SciPy's own product is single-threaded and releases the GIL), in double precision: a
+    single-precision triangle (the pencil of float32 data) is widened a block at a time,
+    where SciPy would make a double copy of all of it on every call (a transient 1 GB on the
+    11,164-atom cell). ``diag`` (the real diagonal) may be passed to save its extraction.
     """
-    diag = upper.diagonal().real.astype(np.float64)
+    if diag is None:
+        diag = upper.diagonal().real
     d = diag[:, None] if x.ndim == 2 else diag
     herm = np.iscomplexobj(upper.data)  # U^H x = conj(U^T conj(x)): no conjugated copy of U
-    if upper.dtype not in (np.float32, np.complex64):
-        return upper @ x + ((upper.T @ x.conj()).conj() if herm else upper.T @ x) - d * x
     wide = np.result_type(upper.dtype, np.float64)
-    out = -d * x.astype(np.result_type(wide, x.dtype))
-    for r0, r1 in _row_blocks(upper.indptr, _MATVEC_CHUNK):
+    n = upper.shape[1]
+
+    def part(rows: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        r0, r1 = rows
         s, e = upper.indptr[r0], upper.indptr[r1]
-        blk = sp.csr_matrix((upper.data[s:e].astype(wide), upper.indices[s:e],
-                             upper.indptr[r0:r1 + 1] - s), shape=(r1 - r0, upper.shape[1]))
-        out[r0:r1] += blk @ x
-        out += (blk.T @ x[r0:r1].conj()).conj() if herm else blk.T @ x[r0:r1]
+        blk = sp.csr_matrix((upper.data[s:e].astype(wide, copy=False), upper.indices[s:e],
+                             upper.indptr[r0:r1 + 1] - s), shape=(r1 - r0, n))
+        xb = x[r0:r1]
+        return blk @ x, ((blk.T @ xb.conj()).conj() if herm else blk.T @ xb)
+
+    blocks = list(_row_blocks(upper.indptr, _MATVEC_CHUNK))
+    if len(blocks) == 1:
+        parts = [part(blocks[0])]
+    else:
+        with ThreadPoolExecutor(_matvec_workers()) as pool:
+            parts = list(pool.map(part, blocks))
+    out = -d * x.astype(np.result_type(wide, x.dtype))
+    for (r0, r1), (row_part, col_part) in zip(blocks, parts, strict=True):
+        out[r0:r1] += row_part
+        out += col_part
     return out
 
 
@@ -197,11 +218,12 @@ def _pardiso_single(upper: sp.csr_matrix, inertia: bool = True, steps: int = 3,
     if fac is None or fac.backend == "superlu":
         return fac
     solve32 = fac.solve
+    diag = upper.diagonal().real
 
     def solve(b: np.ndarray) -> np.ndarray:
         x = solve32(b)
         for _ in range(steps):
-            x = x + solve32(b - hermitian_matvec(upper, x))
+            x = x + solve32(b - hermitian_matvec(upper, x, diag))
         return x
 
     fac.solve = solve

@@ -88,9 +88,10 @@ class UpperPencil:
         """Full Hermitian ``H`` (``which="h"``) or ``S`` as a LinearOperator."""
         upper = self.upper(self.h[channel] if which == "h" else self.s)
         dtype = np.result_type(upper.dtype, np.float64)  # products in double precision
+        diag = upper.data[self.indptr[:-1]].real  # stored first in every row
 
         def mv(x):
-            return hermitian_matvec(upper, x)
+            return hermitian_matvec(upper, x, diag)
 
         return spla.LinearOperator((self.n, self.n), matvec=mv, matmat=mv, dtype=dtype)
 
