@@ -133,3 +133,20 @@ def test_out_of_core_factor_cleans_its_files():
         del fac
         gc.collect()
         assert set(glob.glob(pattern)) == before
+
+
+def test_pardiso_failures_other_than_singular_are_raised(monkeypatch):
+    """A singular matrix gives None (E is nudged); memory or file errors say what failed."""
+    if "pardiso" not in factor.available_backends():
+        pytest.skip("MKL not installed here: the pardiso backends are covered where it is")
+    from ase_deeph.solvers import mkl_pardiso
+
+    assert factor.factorize(sp.csr_matrix(np.diag([1.0, 0.0, -1.0])), "pardiso") is None
+
+    def fail(self, phase, b, x, nrhs):
+        raise RuntimeError(f"MKL PARDISO phase {phase} failed with error -9: "
+                           f"{mkl_pardiso.ERRORS[-9]}")
+
+    monkeypatch.setattr(mkl_pardiso.MKLPardiso, "_call", fail)
+    with pytest.raises(RuntimeError, match="MKL_PARDISO_OOC_MAX_CORE_SIZE"):
+        factor.factorize(_banded(50), "pardiso-single-ooc", inertia=False)

@@ -35,10 +35,40 @@ import tempfile
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MKLPardiso", "load_mkl", "mkl_available"]
+__all__ = ["MKLPardiso", "SingularMatrix", "load_mkl", "mkl_available"]
+
+#: MKL PARDISO's error codes (its reference manual)
+ERRORS = {-1: "input inconsistent", -2: "not enough memory", -3: "reordering problem",
+          -4: "zero pivot (numerical factorisation or iterative refinement)",
+          -5: "unclassified internal error", -6: "reordering failed",
+          -7: "diagonal matrix is singular", -8: "32-bit integer overflow",
+          -9: "not enough memory for the out-of-core mode (raise "
+              "MKL_PARDISO_OOC_MAX_CORE_SIZE, in MB)",
+          -10: "cannot open the out-of-core files (MKL_PARDISO_OOC_PATH must be a "
+               "writable folder ending in a separator)",
+          -11: "read/write error with the out-of-core files (disk full?)"}
+SINGULAR = (-4, -7)  # the matrix, not the run, is at fault: E sits on a level
+
+
+class SingularMatrix(RuntimeError):
+    """PARDISO found the matrix (numerically) singular."""
+
 
 _LIB: list = []
 _USER_OOC_PATH = bool(os.environ.get("MKL_PARDISO_OOC_PATH"))
+_USER_OOC_CORE = bool(os.environ.get("MKL_PARDISO_OOC_MAX_CORE_SIZE"))
+
+
+def _available_mb() -> int:
+    """MemAvailable of /proc/meminfo in MB (4000 where it cannot be read)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 4000
 
 
 def load_mkl():
@@ -96,8 +126,10 @@ class MKLPardiso:
         Keep the factor in files (``iparm[59] = 2``) under ``MKL_PARDISO_OOC_PATH``
         (default a new temporary folder, removed with the factor; the value must be a
         directory ending in the separator: a directory plus a file prefix failed with
-        error -10, measured), with at most
-        ``MKL_PARDISO_OOC_MAX_CORE_SIZE`` MB in memory (MKL's default 2000).
+        error -10, measured), with at most ``MKL_PARDISO_OOC_MAX_CORE_SIZE`` MB in
+        memory. Unless that is set, it is chosen after the analysis: the factor's needs,
+        capped at 60 % of the available memory, never below the permanent part + 1 GB
+        (MKL's own default, 2000 MB, failed with error -9 on the 11,164-atom cell).
 
     Attributes
     ----------
@@ -131,13 +163,26 @@ class MKLPardiso:
         self._iparm = _iparm(single)
         self._iparm[59] = 2 if out_of_core else 0
         self._live = True  # a failed phase 12 still frees what it allocated
-        self._call(12, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype), 1)
+        none = np.zeros(0, dtype=dtype)
+        self._call(11, none, none, 1)  # ordering and symbolic factorisation
+        if out_of_core and not _USER_OOC_CORE:
+            os.environ["MKL_PARDISO_OOC_MAX_CORE_SIZE"] = str(self._ooc_core_mb())
+        self._call(22, none, none, 1)  # numerical factorisation
         it = self._iparm
         self.perturbed = int(it[13])
         self.positives = None if complex_ else int(it[21])
         self.negatives = None if complex_ else int(it[22])
         self.factor_entries = int(it[17])
         self.memory_kb = int(it[15]) + int(it[16])
+
+    def _ooc_core_mb(self) -> int:
+        """Memory (MB) for the out-of-core factorisation: MKL's 2000 MB default fails
+        (error -9) when the permanent part alone is larger (3.8 GB on the 11,164-atom
+        cell); take what the whole factor needs, at most 60 % of the available memory."""
+        it = self._iparm  # after the analysis: permanent and factorisation memory, kB
+        need_mb = (int(it[15]) + int(it[16])) // 1024
+        floor_mb = int(it[15]) // 1024 + 1000
+        return max(2000, floor_mb, min(need_mb, int(0.6 * _available_mb())))
 
     def _call(self, phase: int, b: np.ndarray, x: np.ndarray, nrhs: int) -> None:
         err = ctypes.c_int32(0)
@@ -154,7 +199,11 @@ class MKLPardiso:
         if err.value != 0:
             if phase != -1:
                 self.release()
-            raise RuntimeError(f"MKL PARDISO phase {phase} failed with error {err.value}")
+            if err.value in SINGULAR:
+                raise SingularMatrix(f"MKL PARDISO phase {phase}: {ERRORS[err.value]}")
+            ooc = f" (out-of-core files in {self._ooc_dir})" if self._ooc_dir else ""
+            raise RuntimeError(f"MKL PARDISO phase {phase} failed with error {err.value}: "
+                               f"{ERRORS.get(err.value, 'undocumented')}{ooc}")
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """``x`` with ``A x = b``; b of shape (n,) or (n, m), in the factor's precision."""
