@@ -176,9 +176,11 @@ class MKLPardiso:
         self.memory_kb = int(it[15]) + int(it[16])
 
     def _ooc_core_mb(self) -> int:
-        """Memory (MB) for the out-of-core factorisation: MKL's 2000 MB default fails
-        (error -9) when the permanent part alone is larger (3.8 GB on the 11,164-atom
-        cell); take what the whole factor needs, at most 60 % of the available memory.
+        """Return the memory (MB) given to the out-of-core factorisation.
+
+        MKL's 2000 MB default fails (error -9) when the permanent part alone is larger
+        (3.8 GB on the 11,164-atom cell): take what the whole factor needs, at most 60 %
+        of the available memory.
         """
         it = self._iparm  # after the analysis: permanent and factorisation memory, kB
         need_mb = (int(it[15]) + int(it[16])) // 1024
