@@ -1,8 +1,8 @@
 """Products with a Hermitian matrix stored as its upper triangle (issue 15), side by side.
 
-``plain``: SciPy's ``U x + U^T x - d x`` on the whole triangle (single-threaded; a float32
-triangle is widened to a double copy on every call); ``blocks``:
-:func:`ase_deeph.solvers.factor.hermitian_matvec`, row blocks in threads, double precision.
+``plain``: SciPy's ``U x + U^T x - d x`` on the whole triangle (a float32 triangle is
+widened to a double copy on every call); ``blocks``:
+:func:`ase_deeph.solvers.factor.hermitian_matvec`, row blocks in double precision.
 A random banded triangle of the 11,164-atom pencil's shape per row (``--n``, ``--per-row``
 entries), interleaved, ``--repeat`` times::
 

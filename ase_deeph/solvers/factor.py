@@ -35,7 +35,6 @@ that chose the default: ``benchmarks/sparse_backends.py`` (table in ``docs/solve
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -94,46 +93,29 @@ def _row_blocks(indptr: np.ndarray, chunk: int):
     return zip(bounds[:-1], bounds[1:], strict=True)
 
 
-def _matvec_workers() -> int:
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1))
-
-
 def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray,
                      diag: np.ndarray | None = None) -> np.ndarray:
     """Multiply by the Hermitian matrix whose upper triangle (diagonal included) is ``upper``.
 
-    Row blocks of about ``_MATVEC_CHUNK`` entries are multiplied in parallel threads
-    (SciPy's own product is single-threaded and releases the GIL), in double precision: a
-    single-precision triangle (the pencil of float32 data) is widened a block at a time,
-    where SciPy would make a double copy of all of it on every call (a transient 1 GB on the
-    11,164-atom cell). ``diag`` (the real diagonal) may be passed to save its extraction.
+    Row blocks of about ``_MATVEC_CHUNK`` entries, in double precision: a single-precision
+    triangle (the pencil of float32 data) is widened a block at a time, where SciPy would
+    make a double copy of all of it on every call (a transient 1 GB and 1.75x the time on
+    the 11,164-atom cell, ``benchmarks/hermitian_matvec.py``). ``diag`` (the real diagonal)
+    may be passed to save its extraction.
     """
     if diag is None:
         diag = upper.diagonal().real
     d = diag[:, None] if x.ndim == 2 else diag
     herm = np.iscomplexobj(upper.data)  # U^H x = conj(U^T conj(x)): no conjugated copy of U
     wide = np.result_type(upper.dtype, np.float64)
-    n = upper.shape[1]
-
-    def part(rows: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        r0, r1 = rows
+    out = -d * x.astype(np.result_type(wide, x.dtype))
+    for r0, r1 in _row_blocks(upper.indptr, _MATVEC_CHUNK):
         s, e = upper.indptr[r0], upper.indptr[r1]
         blk = sp.csr_matrix((upper.data[s:e].astype(wide, copy=False), upper.indices[s:e],
-                             upper.indptr[r0:r1 + 1] - s), shape=(r1 - r0, n))
+                             upper.indptr[r0:r1 + 1] - s), shape=(r1 - r0, upper.shape[1]))
         xb = x[r0:r1]
-        return blk @ x, ((blk.T @ xb.conj()).conj() if herm else blk.T @ xb)
-
-    blocks = list(_row_blocks(upper.indptr, _MATVEC_CHUNK))
-    if len(blocks) == 1:
-        parts = [part(blocks[0])]
-    else:
-        with ThreadPoolExecutor(_matvec_workers()) as pool:
-            parts = list(pool.map(part, blocks))
-    out = -d * x.astype(np.result_type(wide, x.dtype))
-    for (r0, r1), (row_part, col_part) in zip(blocks, parts, strict=True):
-        out[r0:r1] += row_part
-        out += col_part
+        out[r0:r1] += blk @ x
+        out += (blk.T @ xb.conj()).conj() if herm else blk.T @ xb
     return out
 
 
