@@ -162,7 +162,7 @@ class MKLPardiso:
         self._pt = np.zeros(64, dtype=np.int64)
         self._iparm = _iparm(single)
         self._iparm[59] = 2 if out_of_core else 0
-        self._live = True  # a failed phase 12 still frees what it allocated
+        self._live = True  # a failed phase still frees what was allocated
         none = np.zeros(0, dtype=dtype)
         self._call(11, none, none, 1)  # ordering and symbolic factorisation
         if out_of_core and not _USER_OOC_CORE:
