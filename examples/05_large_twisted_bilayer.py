@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import resource
@@ -48,7 +47,7 @@ from ase_deeph.calculator import DeepHCalculator
 from ase_deeph.generation.structures import twisted_bilayer_graphene
 from ase_deeph.inference.provider import ModelProvider
 from ase_deeph.solvers.factor import default_backend
-from ase_deeph.solvers.sparse_path import sparse_bands
+from ase_deeph.solvers.sparse_path import fingerprint, sparse_bands
 from interfaces.atomic import atomic_path
 
 POINTS = {"G": (0.0, 0.0, 0.0), "M": (0.5, 0.0, 0.0), "K": (1 / 3, 1 / 3, 0.0)}
@@ -67,10 +66,7 @@ def _small_cell_fermi() -> float:
 
 def _fermi(hs, guess: float, window: int, checkpoint: Path) -> solvers.SparseFermi:
     """:func:`solvers.fermi_level_sparse`, kept in ``checkpoint`` for a rerun on the same H."""
-    digest = hashlib.sha256()
-    for arr in (hs.h, hs.s, hs.edge_index, hs.cell_shift):
-        digest.update(np.ascontiguousarray(arr).tobytes())
-    key = f"{digest.hexdigest()}/{window}"
+    key = fingerprint(hs, text=f"fermi/{window}")
     if checkpoint.is_file():
         old = json.loads(checkpoint.read_text())
         if old.pop("key") == key:

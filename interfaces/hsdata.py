@@ -348,11 +348,15 @@ class HSData:
         )
 
 
-def _value_dtype(values: np.ndarray, complex_: bool) -> type:
-    """Storage type of H or S: double, or single when given single (compact large cells)."""
-    single = values.dtype in (np.float32, np.complex64)
+def value_dtype(complex_: bool, single: bool) -> type:
+    """Return the value type of H, S or their matrices: real/complex, double/single."""
     return {(False, False): np.float64, (False, True): np.float32,
             (True, False): np.complex128, (True, True): np.complex64}[(complex_, single)]
+
+
+def _value_dtype(values: np.ndarray, complex_: bool) -> type:
+    """Storage type of H or S: double, or single when given single (compact large cells)."""
+    return value_dtype(complex_, values.dtype in (np.float32, np.complex64))
 
 
 def _encode(i, j, shift, n_atoms: int) -> np.ndarray:

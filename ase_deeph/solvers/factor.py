@@ -97,8 +97,8 @@ def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray,
                      diag: np.ndarray | None = None) -> np.ndarray:
     """Multiply by the Hermitian matrix whose upper triangle (diagonal included) is ``upper``.
 
-    Row blocks of about ``_MATVEC_CHUNK`` entries, in double precision: a single-precision
-    triangle (the pencil of float32 data) is widened a block at a time, where SciPy would
+    In double precision. A single-precision triangle (the pencil of float32 data) is
+    widened a row block (about ``_MATVEC_CHUNK`` entries) at a time, where SciPy would
     make a double copy of all of it on every call (a transient 1 GB and 1.75x the time on
     the 11,164-atom cell, ``benchmarks/hermitian_matvec.py``). ``diag`` (the real diagonal)
     may be passed to save its extraction.
@@ -108,6 +108,8 @@ def hermitian_matvec(upper: sp.csr_matrix, x: np.ndarray,
     d = diag[:, None] if x.ndim == 2 else diag
     herm = np.iscomplexobj(upper.data)  # U^H x = conj(U^T conj(x)): no conjugated copy of U
     wide = np.result_type(upper.dtype, np.float64)
+    if upper.dtype == wide:  # double precision: SciPy's product on the whole triangle
+        return upper @ x + ((upper.T @ x.conj()).conj() if herm else upper.T @ x) - d * x
     out = -d * x.astype(np.result_type(wide, x.dtype))
     for r0, r1 in _row_blocks(upper.indptr, _MATVEC_CHUNK):
         s, e = upper.indptr[r0], upper.indptr[r1]

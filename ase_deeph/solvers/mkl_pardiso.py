@@ -35,6 +35,8 @@ import tempfile
 import numpy as np
 import scipy.sparse as sp
 
+from interfaces.hsdata import value_dtype
+
 __all__ = ["MKLPardiso", "SingularMatrix", "load_mkl", "mkl_available"]
 
 #: MKL PARDISO's error codes (its reference manual)
@@ -151,8 +153,7 @@ class MKLPardiso:
             self._ooc_dir = tempfile.mkdtemp(prefix="ase_deeph_pardiso_")
             os.environ["MKL_PARDISO_OOC_PATH"] = self._ooc_dir + os.sep
         complex_ = np.iscomplexobj(upper.data)
-        dtype = {(False, False): np.float64, (False, True): np.float32,
-                 (True, False): np.complex128, (True, True): np.complex64}[(complex_, single)]
+        dtype = value_dtype(complex_, single)
         self.dtype = np.dtype(dtype)
         self._a = np.ascontiguousarray(upper.data, dtype=dtype)
         self._ia = np.ascontiguousarray(upper.indptr, dtype=np.int32)

@@ -27,7 +27,7 @@ import scipy.sparse.linalg as spla
 
 from ase_deeph.solvers.bloch import bloch_sparse, pair_row_offsets, phases
 from ase_deeph.solvers.factor import full_from_upper, hermitian_matvec, upper_with_diagonal
-from interfaces.hsdata import HSData
+from interfaces.hsdata import HSData, value_dtype
 
 __all__ = ["UpperPencil", "upper_pencil", "pencil_of"]
 
@@ -170,8 +170,7 @@ def upper_pencil(hs: HSData, kpt, channels=None) -> UpperPencil:
     channels = range(len(hs.h)) if channels is None else channels
     sources = [hs.h[c] for c in channels] + [hs.s]
     single = all(src.dtype == np.float32 for src in sources)  # compact data: compact pencil
-    dtype = {(True, False): np.float64, (False, False): np.complex128,
-             (True, True): np.float32, (False, True): np.complex64}[(real, single)]
+    dtype = value_dtype(not real, single)
     out = [np.zeros(len(indices), dtype=dtype) for _ in sources]
     i, j = hs.edge_index
     for g in _edge_chunks(hs, i <= j):

@@ -23,7 +23,7 @@ from ase_deeph.solvers.sparse import solve_sparse
 from interfaces.atomic import atomic_path
 from interfaces.hsdata import HSData
 
-__all__ = ["SparseBands", "sparse_bands"]
+__all__ = ["SparseBands", "fingerprint", "sparse_bands"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,20 @@ class SparseBands:
     seconds: np.ndarray
 
 
-def _key(hs: HSData, kpts: np.ndarray, sigma: float, n_bands: int) -> str:
-    """Fingerprint of the problem: a checkpoint of another problem is never reused."""
+def fingerprint(hs: HSData, *arrays: np.ndarray, text: str = "") -> str:
+    """Return the SHA-256 of H, S, the edges, ``arrays`` and ``text``.
+
+    The key of a checkpoint: a checkpoint of another problem is never reused.
+    """
     h = hashlib.sha256()
-    for arr in (hs.h, hs.s, hs.edge_index, hs.cell_shift, kpts):
+    for arr in (hs.h, hs.s, hs.edge_index, hs.cell_shift, *arrays):
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(f"{sigma:.12g}/{n_bands}".encode())
+    h.update(text.encode())
     return h.hexdigest()
+
+
+def _key(hs: HSData, kpts: np.ndarray, sigma: float, n_bands: int) -> str:
+    return fingerprint(hs, kpts, text=f"{sigma:.12g}/{n_bands}")
 
 
 def sparse_bands(hs: HSData, kpts, sigma: float, n_bands: int = 16,
