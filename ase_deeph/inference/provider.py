@@ -120,26 +120,38 @@ class ModelProvider(ProviderBase):
 
     # ------------------------------------------------------------------ S source
     def _overlap(self):
+        """Return the S maker: None (the overlap head) or ``f(skeleton HSData) -> values``."""
+        make, on_blocks = self._overlap_source()
+        if make is None or on_blocks:
+            return make
+        from ase_deeph.inference.predict import copy_overlap
+
+        return lambda skel: copy_overlap(make(skel.atoms), skel)
+
+    def _overlap_source(self):
+        """(maker, on_blocks): a function of the skeleton (True) or of the atoms (False)."""
         source = self.meta.get("overlap_source", {"kind": "none"})
         kind = source.get("kind", "none")
         if isinstance(self.overlap, Mapping) or (kind == "nao" and self.overlap != "model"):
             if self._nao is None:
                 self._nao = self._nao_overlap(source)
-            return self._nao
+            return self._nao, False
         if self.overlap == "model" or (self.overlap == "auto" and kind == "none"):
             if not self.model.config.predict_overlap:
                 raise ModelError("this model has no overlap head and its training basis is "
                                  "unknown: pass S explicitly (predict(..., overlap=HSData))")
-            return None
+            return None, False
         r_cut = float(source.get("r_cut") or self.model.config.r_cut)
         if kind == "pyscf":
             from interfaces import pyscf
 
-            return lambda atoms: pyscf.overlap(atoms, basis=source["basis"], r_cut=r_cut)
+            # S straight onto the prediction's blocks (half the integrals, no copy)
+            return (lambda skel: pyscf.overlap_on(skel, basis=source["basis"], r_cut=r_cut),
+                    True)
         if kind == "toy":
             from ase_deeph.inference.toy import toy_hs
 
-            return lambda atoms: toy_hs(atoms, seed=source.get("seed", 0))
+            return (lambda atoms: toy_hs(atoms, seed=source.get("seed", 0))), False
         raise ModelError(f"cannot evaluate the training basis of kind {kind!r}; "
                          "use overlap='model' or pass S explicitly")
 
@@ -181,9 +193,7 @@ class ModelProvider(ProviderBase):
         from ase_deeph.inference.predict import predict
 
         self.check_elements(atoms)
-        make_s = self._overlap()
-        s = make_s(atoms) if make_s is not None else None
-        hs = predict(self.model, atoms, overlap=s, device=self.device)
+        hs = predict(self.model, atoms, overlap=self._overlap(), device=self.device)
         valence = self.meta.get("valence_electrons") or {}
         symbols = atoms.get_chemical_symbols()
         n_e = sum(valence[el] for el in symbols) if all(el in valence for el in symbols) \

@@ -20,11 +20,13 @@ from interfaces.pyscf.generator import (
     default_kmesh,
     overlap,
     overlap_gradient,
+    overlap_on,
     run,
 )
 
 __all__ = [
-    "run", "SCFOptions", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
+    "run", "SCFOptions", "overlap", "overlap_on", "overlap_gradient", "OverlapGradient",
+    "PySCFError",
     "UnknownElementError", "GeometryError", "SCFConvergenceError", "MIN_DISTANCE",
     "KSPACING", "MIN_EXPONENT", "default_kmesh",
 ]

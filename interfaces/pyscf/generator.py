@@ -46,10 +46,11 @@ from interfaces.pyscf.basis import (
 )
 from interfaces.pyscf.blocks import MIN_DISTANCE, Setup, basis_metadata, prepare, to_hsdata
 from interfaces.pyscf.fold import dense_mesh, fold, shortest_translation
-from interfaces.pyscf.overlap import overlap, overlap_gradient, pair_values
+from interfaces.pyscf.overlap import overlap, overlap_gradient, overlap_on, pair_values
 
 __all__ = [
-    "run", "SCFOptions", "overlap", "overlap_gradient", "OverlapGradient", "PySCFError",
+    "run", "SCFOptions", "overlap", "overlap_on", "overlap_gradient", "OverlapGradient",
+    "PySCFError",
     "UnknownElementError", "GeometryError", "SCFConvergenceError", "MIN_DISTANCE",
     "KSPACING", "MIN_EXPONENT", "default_kmesh",
 ]

@@ -18,7 +18,9 @@ from interfaces.pyscf.basis import DEFAULT_BASIS, pair_integrals
 from interfaces.pyscf.blocks import Setup, basis_metadata, prepare, to_hsdata
 from interfaces.pyscf.radial import TABLE_EDGES, overlap_tables
 
-__all__ = ["overlap", "overlap_gradient", "pair_values"]
+__all__ = ["overlap", "overlap_on", "overlap_gradient", "pair_values"]
+
+_BATCH = 16_384  # blocks per batch of overlap_on: ~22 MB of values, reused from the heap
 
 
 def _real_space(atoms: Atoms, basis: str, r_cut: float, gradient: bool):
@@ -53,6 +55,74 @@ def overlap(atoms: Atoms, basis: str = DEFAULT_BASIS, r_cut: float = 8.0) -> HSD
         ``s`` filled, ``h`` None; same blocks and values as :func:`run` gives.
     """
     return _real_space(atoms, basis, r_cut, gradient=False)[0]
+
+
+def overlap_on(hs: HSData, basis: str = DEFAULT_BASIS, r_cut: float | None = None) -> np.ndarray:
+    """S(R) on the blocks of ``hs`` (any set of blocks, e.g. a model's graph), flat.
+
+    Computes one block of each ``(i, j, R)`` / ``(j, i, -R)`` pair and fills its partner
+    by ``S_ji(-R) = S_ij(R)^T``: half the integrals of :func:`overlap`, no second
+    neighbour list and no copy between block layouts. Batches of 16,384 blocks avoid
+    gigabyte temporaries: 3.4 s on the 11,164-atom twisted bilayer (two threads), against
+    7-11 s in one pass.
+
+    Parameters
+    ----------
+    hs : HSData
+        Structure and blocks; its basis must be ``basis``'s shells in internal order.
+    basis : str
+        PySCF basis name, as for :func:`overlap`.
+    r_cut : float or None
+        Blocks with ``|tau_j + R - tau_i| >= r_cut`` Angstrom stay zero (None: all blocks).
+
+    Returns
+    -------
+    ndarray, shape (n_values,)
+        S in ``hs``'s flat layout; equal to :func:`overlap`'s blocks where both exist.
+    """
+    setup = prepare(hs.atoms, basis)
+    for el, shells in hs.basis.items():
+        if tuple(shells) != tuple(setup.shells[el][0]):
+            raise ValueError(f"the blocks of {el} have shells {tuple(shells)}, basis {basis!r} "
+                             f"has {tuple(setup.shells[el][0])}")
+    rev, idx = hs.reverse_edges, np.arange(hs.n_edges)
+    keep = np.ones(hs.n_edges, bool) if r_cut is None else \
+        np.linalg.norm(hs.edge_vectors(), axis=1) < r_cut
+    first = np.flatnonzero(keep & ((rev < 0) | (idx <= rev)))  # one block of each pair
+    out = np.zeros(hs.n_values)
+    tables = len(first) >= TABLE_EDGES  # the rule of pair_values, for the whole set
+    for edges in np.array_split(first, max(1, -(-len(first) // _BATCH))):
+        _fill(out, hs, setup, edges, tables)  # batches: no gigabyte temporaries
+    return out
+
+
+def _fill(out: np.ndarray, hs: HSData, setup: Setup, edges: np.ndarray, tables: bool) -> None:
+    """Write the S blocks of ``edges`` and their transposes at the partners into ``out``."""
+    if not len(edges):
+        return
+    vals = pair_values(setup, hs.edge_index[:, edges], hs.cell_shift[edges], "int1e_ovlp", 1,
+                       tables=tables)[0]
+    partner = hs.reverse_edges[edges]
+    mirror = partner > edges  # the partner (j, i, -R) is another block: its transpose
+    norbs = np.unique(hs.norbs)
+    if len(norbs) == 1:  # one block size (moire cells): row views, no index arrays
+        n = int(norbs[0])
+        rows, blocks = out.reshape(-1, n * n), vals.reshape(-1, n * n)
+        rows[edges] = blocks
+        rows[partner[mirror]] = blocks[mirror].reshape(-1, n, n).transpose(0, 2, 1).reshape(
+            -1, n * n)  # contiguous first: a strided source scatters 5x slower
+        return
+    sizes = hs.norbs[hs.edge_index[0, edges]] * hs.norbs[hs.edge_index[1, edges]]
+    ptr = np.concatenate([[0], np.cumsum(sizes)])
+    pair = hs.atoms.numbers[hs.edge_index[0, edges]] * 1000 + hs.atoms.numbers[
+        hs.edge_index[1, edges]]
+    for key in np.unique(pair):
+        sel = np.flatnonzero(pair == key)
+        n_i, n_j = (hs.norbs[hs.edge_index[k, edges[sel[0]]]] for k in (0, 1))
+        blocks = vals[ptr[sel][:, None] + np.arange(n_i * n_j)].reshape(-1, n_i, n_j)
+        out[hs.block_index(edges[sel])] = blocks
+        m = mirror[sel]
+        out[hs.block_index(partner[sel][m])] = blocks[m].transpose(0, 2, 1)
 
 
 def overlap_gradient(atoms: Atoms, basis: str = DEFAULT_BASIS,
