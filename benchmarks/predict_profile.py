@@ -1,7 +1,8 @@
 """Where the time of ``provider(atoms)`` goes on a large twisted bilayer (issue 15).
 
 Predicts the cell once to warm up (model load, first allocations), then once under
-cProfile, and prints the wall time, the peak RSS and the cumulative time of each stage:
+cProfile (chunks run in worker threads, which cProfile does not follow: run it with
+``OMP_NUM_THREADS=1`` for per-stage times of the network), and prints the wall time, the peak RSS and the cumulative time of each stage:
 graph building, the plan (bond frames, invariants), message passing (node features),
 edge and on-site blocks, writing blocks into the flat arrays, S from the basis, and the
 final HSData::
@@ -25,8 +26,7 @@ STAGES = {
     "edge blocks (network)": ("network.py", "edge_blocks"),
     "on-site blocks (network)": ("network.py", "onsite_blocks"),
     "write blocks to flat arrays": ("predict.py", "write"),
-    "S from the basis (PySCF integrals)": ("overlap.py", "overlap"),
-    "S copied onto the graph's blocks": ("predict.py", "_overlap_values"),
+    "S from the basis, on the graph's blocks": ("overlap.py", "overlap_on"),
     "HSData construction": ("hsdata.py", "replace"),
 }
 
