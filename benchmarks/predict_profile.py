@@ -2,7 +2,8 @@
 
 Predicts the cell once to warm up (model load, first allocations), then once under
 cProfile (chunks run in worker threads, which cProfile does not follow: run it with
-``OMP_NUM_THREADS=1`` for per-stage times of the network), and prints the wall time, the peak RSS and the cumulative time of each stage:
+``OMP_NUM_THREADS=1`` for per-stage times of the network), and prints the wall time, the
+peak RSS and the cumulative time of each stage:
 graph building, the plan (bond frames, invariants), message passing (node features),
 edge and on-site blocks, writing blocks into the flat arrays, S from the basis, and the
 final HSData::
