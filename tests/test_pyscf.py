@@ -225,3 +225,20 @@ def test_overlap_tables_equal_pyscf_integrals():
     rb = gaussian_radial_basis("C", setup.basis_def["C"])
     assert rb.shells == setup.shells["C"][0]
     assert np.allclose([o.norm() for o in rb.orbitals], 1.0, atol=1e-6)
+
+
+def test_compact_merges_primitives_raised_to_one_exponent():
+    """Two primitives raised to 0.15 become one (same function): PySCF's multigrid fails on
+    repeated exponents (Mo in gth-dzvp-molopt-sr-compact)."""
+    from pyscf import gto
+
+    from interfaces.pyscf.basis import compact
+
+    shells = [[0, [2.0, 0.4, 0.0], [0.11, 0.3, 0.5], [0.06, 0.2, 0.7]], [1, [0.9, 1.0]]]
+    merged = compact(shells)
+    assert merged == [[0, [2.0, 0.4, 0.0], [0.15, 0.5, 1.2]], [1, [0.9, 1.0]]]
+    raised = [[0, [2.0, 0.4, 0.0], [0.15, 0.3, 0.5], [0.15, 0.2, 0.7]], [1, [0.9, 1.0]]]
+    s = [gto.M(atom="H 0 0 0; H 0 0 1.1", basis={"H": b}, unit="Angstrom").intor("int1e_ovlp")
+         for b in (merged, raised)]
+    np.testing.assert_allclose(s[0], s[1], rtol=0, atol=1e-12)
+    assert shells[0][2][0] == 0.11  # the input is not modified

@@ -89,12 +89,22 @@ def compact(shells: list, min_exponent: float = MIN_EXPONENT) -> list:
     -------
     list
         A new basis in the same format; contraction coefficients are unchanged (PySCF
-        renormalises each contracted function).
+        renormalises each contracted function), except that primitives of one shell raised
+        to the same exponent are merged into one with the summed coefficients (the same
+        functions; PySCF's multigrid fails on repeated exponents, e.g. Mo's two s, p, d and
+        f primitives below 0.15).
     """
-    out = copy.deepcopy(shells)
-    for shell in out:
+    out = []
+    for shell in copy.deepcopy(shells):
+        merged: dict[float, list] = {}
         for prim in shell[1:]:
-            prim[0] = max(float(prim[0]), min_exponent)
+            exp = max(float(prim[0]), min_exponent)
+            if exp in merged:
+                merged[exp][1:] = [a + float(b) for a, b in zip(merged[exp][1:], prim[1:],
+                                                                  strict=True)]
+            else:
+                merged[exp] = [exp] + [float(c) for c in prim[1:]]
+        out.append([shell[0]] + list(merged.values()))
     return out
 
 
