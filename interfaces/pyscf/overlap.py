@@ -91,22 +91,26 @@ def overlap_on(hs: HSData, basis: str = DEFAULT_BASIS, r_cut: float | None = Non
     first = np.flatnonzero(keep & ((rev < 0) | (idx <= rev)))  # one block of each pair
     out = np.zeros(hs.n_values)
     tables = len(first) >= TABLE_EDGES  # the rule of pair_values, for the whole set
+    norbs = np.unique(hs.norbs)
+    n = int(norbs[0]) if len(norbs) == 1 else None  # one block size (moire cells)
     for edges in np.array_split(first, max(1, -(-len(first) // _BATCH))):
-        _fill(out, hs, setup, edges, tables)  # batches: no gigabyte temporaries
+        _fill(out, hs, setup, edges, tables, n)  # batches: no gigabyte temporaries
     return out
 
 
-def _fill(out: np.ndarray, hs: HSData, setup: Setup, edges: np.ndarray, tables: bool) -> None:
-    """Write the S blocks of ``edges`` and their transposes at the partners into ``out``."""
+def _fill(out: np.ndarray, hs: HSData, setup: Setup, edges: np.ndarray, tables: bool,
+          n: int | None) -> None:
+    """Write the S blocks of ``edges`` and their transposes at the partners into ``out``.
+
+    ``n``: the orbitals of every atom when they are all equal (row views, no index arrays).
+    """
     if not len(edges):
         return
     vals = pair_values(setup, hs.edge_index[:, edges], hs.cell_shift[edges], "int1e_ovlp", 1,
                        tables=tables)[0]
     partner = hs.reverse_edges[edges]
     mirror = partner > edges  # the partner (j, i, -R) is another block: its transpose
-    norbs = np.unique(hs.norbs)
-    if len(norbs) == 1:  # one block size (moire cells): row views, no index arrays
-        n = int(norbs[0])
+    if n is not None:
         rows, blocks = out.reshape(-1, n * n), vals.reshape(-1, n * n)
         rows[edges] = blocks
         rows[partner[mirror]] = blocks[mirror].reshape(-1, n, n).transpose(0, 2, 1).reshape(
