@@ -177,7 +177,7 @@ class DeepHCalculator(GetOutputsMixin, Calculator):
         else:
             self._calculate_dense(hs_solve, n_e)
         check_spectrum(self.results["eigenvalues"], self.results["fermi_level"],
-                       self.atoms.get_chemical_formula())
+                       self.atoms.get_chemical_formula(), known=self.policy.known_range)
         self.results["hamiltonian"] = hs
         self.results["overlap"] = hs.replace(h=None)
         self._hs_solve = hs_solve  # what the band solves used (sparse: with the penalty)

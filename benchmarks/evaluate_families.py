@@ -4,8 +4,8 @@ The held-out structures come from the generator configs in ``benchmarks/carbon_e
 (monolayer graphene, AB bilayer, AB graphite, H-terminated zigzag ribbon, rattled diamond,
 C60), labelled by PySCF in the model's basis::
 
-    ase-deeph generate benchmarks/carbon_eval -o carbon_eval      # hours: C60 dominates
-    python benchmarks/evaluate_families.py MODEL carbon_eval [--json out.json]
+    ase-deeph generate benchmarks/carbon_eval -o carbon_eval      # ~35 min on 2 cores, C60 13
+    python benchmarks/evaluate_families.py MODEL carbon_eval [MORE_DIRS] [--json out.json]
 
 Per structure it prints: the band error within 2 eV of E_F (mean / max, meV; model solved
 as the calculator solves it, PySCF's H(R) as the reference), the committee uncertainty
@@ -108,13 +108,14 @@ def _reference_range(ref: interfaces.HSData) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
-    parser.add_argument("data", help="folder of generated HSData files (one per family)")
+    parser.add_argument("data", nargs="+",
+                        help="folders of generated HSData files (pooled for the calibration)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None, help="reliability plot (uncertainty vs error)")
     args = parser.parse_args()
     provider = ModelProvider.from_any(args.model, device="cpu")
     rows = []
-    for path in sorted(Path(args.data).glob("*.h5")):
+    for path in sorted(p for folder in args.data for p in Path(folder).glob("*.h5")):
         for name, ref in interfaces.iter_load(path):
             row = {"structure": f"{path.stem}:{name}", "atoms": len(ref.atoms)}
             cmp = compare_structure(provider, ref, smearing_of(ref))

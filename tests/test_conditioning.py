@@ -69,6 +69,33 @@ def test_check_spectrum_reports_far_states():
     assert check_spectrum(e, float("nan")) == 0
 
 
+def test_check_spectrum_beyond_the_training_spectrum_is_extrapolation():
+    """With the model's training range, states past it by > SPECTRUM_MARGIN are reported
+    as extrapolation, not explained away as the basis top (C60: +569 eV, training +233)."""
+    known = (-24.7, 233.2)
+    e = np.array([-5.0, 0.0, 2.0, 230.0, 569.0])
+    with pytest.warns(RuntimeWarning, match="1 state.*569.0 eV.*extrapolates"):
+        with pytest.warns(cond.BasisTopWarning, match="1 state.*up to \\+230"):
+            assert check_spectrum(e, 0.0, "C60", known=known) == 1
+    with pytest.warns(cond.BasisTopWarning, match="2 state"):
+        assert check_spectrum(e, 0.0) == 0  # the fixed window alone: +569 eV passes as a top
+    with pytest.warns(RuntimeWarning, match="1 state.*-40.0 eV"):
+        assert check_spectrum(np.array([-40.0, 0.0]), 0.0, known=known) == 1  # below too
+    inside = np.array([known[0] - 0.9 * cond.SPECTRUM_MARGIN, 0.0, 1.0])
+    assert check_spectrum(inside, 0.0, known=known) == 0
+
+
+def test_provider_policy_carries_the_model_training_spectrum():
+    from ase_deeph.inference.provider import ModelProvider
+    from ase_deeph.model.checkpoint import read_meta
+
+    meta = read_meta(ModelProvider.from_any("default").path)
+    provider = ModelProvider.from_any("default")
+    assert provider.policy.known_range == tuple(meta["spectrum_range_eV"])
+    lo, hi = provider.policy.known_range
+    assert -40 < lo < -15 and 200 < hi < 300  # valence bottom; top of the basis spectrum
+
+
 def test_provider_contract(model):
     wrapped = as_provider(toy_hs)
     assert isinstance(wrapped, FunctionProvider) and isinstance(wrapped, HSProvider)

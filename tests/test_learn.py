@@ -102,6 +102,20 @@ def test_vacuum_is_detected_and_made_non_periodic(tmp_path):
     assert mol.molecule and mol.supercell == (1, 1, 1) and mol.strain == 0.0
 
 
+def test_preflight_runs_on_a_perturbed_unit_cell():
+    """The preflight cell is strained and rattled as a training structure is, and seeded."""
+    pre, again = fake_preflight(), fake_preflight()
+    plan = make_plan(SI, 60, preflight=pre)
+    make_plan(SI, 60, preflight=again)
+    unit, probe = bulk("Si", "diamond", a=5.43), pre.calls[0][0]
+    assert probe.get_chemical_symbols() == unit.get_chemical_symbols()
+    eps = np.linalg.solve(np.asarray(unit.cell), np.asarray(probe.cell)) - np.eye(3)
+    assert 0 < np.abs(eps).max() <= plan.strain and np.allclose(eps, eps.T)
+    moved = np.linalg.norm(probe.positions - unit.positions @ (np.eye(3) + eps), axis=1)
+    assert 0 < moved.max() < 6 * plan.rattle[1]
+    assert np.array_equal(probe.positions, again.calls[0][0].positions)
+
+
 def test_preflight_marks_a_metal_when_only_smearing_converges(monkeypatch):
     from types import SimpleNamespace
 

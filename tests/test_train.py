@@ -78,6 +78,8 @@ def test_train_writes_metrics_and_checkpoint_round_trip(dataset, tmp_path):
     meta = read_meta(path)
     assert meta["basis"] == {"H": [0], "C": [0, 1]} and meta["e3nn_version"]
     assert meta["distance_range_A"]["C-C"][0] > 1.0
+    lo, hi = meta["spectrum_range_eV"]  # the training references' states around E_F
+    assert lo < 0 < hi
     model, _ = load_model(path)
     atoms = molecule("C2H4")
     a = predict(model, atoms, device="cpu")

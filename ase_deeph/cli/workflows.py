@@ -83,7 +83,8 @@ def solve_on_mesh(hs: HSData, policy: OverlapPolicy, kmesh=None, return_vectors=
     if math.isfinite(hs.n_electrons):
         ef = solvers.fermi_level(sol.eigenvalues, hs.n_electrons, mesh.weights,
                                  solvers.spin_degeneracy(hs.spin)).fermi_level
-    check_spectrum(sol.eigenvalues, ef, hs.atoms.get_chemical_formula())
+    check_spectrum(sol.eigenvalues, ef, hs.atoms.get_chemical_formula(),
+                   known=policy.known_range)
     return hs_solve, thr, mesh, sol, ef
 
 
@@ -97,7 +98,7 @@ def bands_file(src, output, path: str | None = None, npoints: int = 120, model=N
     hs_solve, thr, _, _, ef = solve_on_mesh(hs, policy)
     bs = solvers.band_structure(hs_solve, path, npoints,
                                 fermi_level=ef if math.isfinite(ef) else None, ill_threshold=thr)
-    check_spectrum(bs.energies, ef, f"{src} band path")
+    check_spectrum(bs.energies, ef, f"{src} band path", known=policy.known_range)
     solvers.plot_bands(bs, output, emin=emin, emax=emax, title=hs.atoms.get_chemical_formula(),
                        fermi_known=math.isfinite(ef))
     return {"input": str(src), "output": str(output), "fermi_level_eV": _num(ef),

@@ -142,7 +142,7 @@ class DFTConfig:
     ``<out>.parts/reference_dm.npy`` (same converged labels). Off by default: for bilayer
     graphene it took 26 SCF cycles instead of 11 from PySCF's atomic guess.
     ``grid_level`` and ``density_fit`` apply to molecules only (large ones such as C60:
-    level 3 with fitting).
+    level 3, fitted with the ``"weigend"`` auxiliary basis; ``true`` takes PySCF's own).
     """
 
     basis: str = "gth-dzvp-molopt-sr-compact"
@@ -156,7 +156,7 @@ class DFTConfig:
     max_cycle: int = 80
     reference_guess: bool = False
     grid_level: int = 5
-    density_fit: bool = False
+    density_fit: bool | str = False
 
     def __post_init__(self) -> None:
         for name in ("kmesh", "dense_kmesh"):

@@ -36,7 +36,8 @@ from interfaces import pyscf as pyscf_iface
 from interfaces.atomic import atomic_path, write_text
 from interfaces.errors import ConfigError
 
-__all__ = ["GenerateConfig", "GenerateReport", "build_structure", "generate", "versions"]
+__all__ = ["GenerateConfig", "GenerateReport", "build_structure", "generate", "perturb",
+           "versions"]
 
 #: Exceptions recorded as a failed structure (anything else stops the run).
 _RECORDED = (pyscf_iface.PySCFError, ValueError, RuntimeError, ArithmeticError,
@@ -149,6 +150,24 @@ def _repeat(atoms: Atoms, supercell: tuple) -> Atoms:
     return atoms.repeat(supercell)
 
 
+def perturb(atoms: Atoms, rng: np.random.Generator, rattle: tuple[float, float],
+            strain: float) -> tuple[float, np.ndarray]:
+    """Strain and rattle ``atoms`` in place, as every generated structure is perturbed.
+
+    A symmetric strain on the periodic axes (entries uniform in +-``strain``), then a
+    Gaussian rattle whose amplitude (Angstrom) is drawn uniformly from ``rattle``.
+    Returns the amplitude and the strain tensor ``[3, 3]``.
+    """
+    periodic = np.asarray(atoms.pbc, dtype=bool)
+    eps = rng.uniform(-strain, strain, size=(3, 3))
+    eps = 0.5 * (eps + eps.T) * np.outer(periodic, periodic)  # [3, 3] symmetric strain
+    if np.any(periodic):
+        atoms.set_cell(np.asarray(atoms.cell) @ (np.eye(3) + eps), scale_atoms=True)
+    amp = float(rng.uniform(*rattle))
+    atoms.positions += rng.normal(0.0, amp, size=atoms.positions.shape) if amp > 0 else 0.0
+    return amp, eps
+
+
 def build_structure(cfg: GenerateConfig, k: int) -> tuple[Atoms, dict]:
     """Structure k of a config and the random parameters drawn for it.
 
@@ -169,13 +188,7 @@ def build_structure(cfg: GenerateConfig, k: int) -> tuple[Atoms, dict]:
     rng = np.random.default_rng([cfg.seed, k])
     atoms, info = _prototype(cfg, rng, k)
     atoms = _repeat(atoms, cfg.system.supercell)
-    periodic = np.asarray(atoms.pbc, dtype=bool)
-    eps = rng.uniform(-cfg.perturb.strain, cfg.perturb.strain, size=(3, 3))
-    eps = 0.5 * (eps + eps.T) * np.outer(periodic, periodic)  # [3, 3] symmetric strain
-    if np.any(periodic):
-        atoms.set_cell(np.asarray(atoms.cell) @ (np.eye(3) + eps), scale_atoms=True)
-    amp = float(rng.uniform(*cfg.perturb.rattle))
-    atoms.positions += rng.normal(0.0, amp, size=atoms.positions.shape) if amp > 0 else 0.0
+    amp, eps = perturb(atoms, rng, cfg.perturb.rattle, cfg.perturb.strain)
     info |= {"index": k, "seed": cfg.seed, "prototype": cfg.system.prototype,
              "rattle_amplitude": amp, "strain": eps.tolist()}
     if cfg.perturb.vacancies:

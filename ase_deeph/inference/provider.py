@@ -89,7 +89,9 @@ class ModelProvider(ProviderBase):
             raise ModelError(f"overlap must be one of {OVERLAP_CHOICES} or a dict of basis "
                              f"files per element, got {overlap!r}")
         self.model, self.meta, self.device, self.overlap = model, meta, device, overlap
-        self.policy = OverlapPolicy(kind="predicted", ghost_threshold=GHOST_THRESHOLD)
+        known = meta.get("spectrum_range_eV")
+        self.policy = OverlapPolicy(kind="predicted", ghost_threshold=GHOST_THRESHOLD,
+                                    known_range=tuple(known) if known else None)
         self.path: Path | None = None  # the model file (committee members load from it)
         self._members = None
         self._nao = None  # cached S maker of the NAO branch (tables are built once)

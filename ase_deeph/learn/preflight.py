@@ -1,4 +1,4 @@
-"""The preflight of ``ase-deeph learn``: one timed SCF of the unperturbed unit cell.
+"""The preflight of ``ase-deeph learn``: one timed SCF of the (perturbed) unit cell.
 
 It decides metal or insulator (the gap on its SCF mesh) and calibrates the cost estimate
 of the plan; :func:`choose_init_model` decides from the shipped models' metadata whether
@@ -21,7 +21,7 @@ __all__ = ["Preflight", "run_preflight", "choose_init_model"]
 
 @dataclass(frozen=True)
 class Preflight:
-    """Outcome of the preflight SCF of the unperturbed unit cell.
+    """Outcome of the preflight SCF of the unit cell (strained and rattled by the plan).
 
     Attributes
     ----------
@@ -53,7 +53,7 @@ class Preflight:
 
 def run_preflight(atoms: Atoms, basis: str, xc: str, ke_cutoff: float, kmesh, r_cut: float,
                   conv_tol: float = 1e-9) -> Preflight:
-    """SCF (and fold) of the unperturbed cell with the plan's settings, timed.
+    """SCF (and fold) of ``atoms`` (the plan passes its perturbed unit cell), timed.
 
     Without smearing first; an SCF that does not converge is rerun with
     :data:`~ase_deeph.learn.rules.METAL_SMEARING` and marks a metal.

@@ -23,7 +23,8 @@ from interfaces.atomic import atomic_path
 from interfaces.errors import ModelError
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save_model", "save_committee", "load_model",
-           "load_committee", "committee_size", "read_meta", "package_version", "load_state"]
+           "load_committee", "committee_size", "read_meta", "update_meta", "package_version",
+           "load_state"]
 
 #: tensor-name prefix of committee member k in a committee file
 MEMBER_PREFIX = "member{}."
@@ -86,6 +87,16 @@ def _write(path, tensors: dict, meta: dict) -> Path:
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"ase_deeph": json.dumps(meta)})
     return path
+
+
+def update_meta(path, **fields) -> Path:
+    """Add or replace metadata entries of a model file; the weights stay byte for byte.
+
+    For facts measured after training (e.g. ``spectrum_range_eV`` of a shipped model);
+    the file is rewritten atomically.
+    """
+    meta = read_meta(path)
+    return _write(path, load_file(str(path)), meta | fields)
 
 
 def committee_size(meta: dict) -> int:

@@ -25,7 +25,11 @@ from :meth:`OverlapPolicy.prepare`. :func:`check_spectrum` warns whenever a stat
 than 100 eV below or 1000 eV above E_F (``FAR_FROM_FERMI``), and says why when states lie
 between E_F + 40 eV and that edge (``BASIS_TOP``: the top of a localized basis's own DFT
 spectrum, 140-230 eV above E_F, not physical bands), so that no path returns a far state
-without a reason.
+without a reason. A model records the Gamma-point spectrum of its training references
+(``spectrum_range_eV`` in its metadata, :attr:`OverlapPolicy.known_range`); predicted
+states more than ``SPECTRUM_MARGIN`` outside it are no basis top but the model
+extrapolating, and are reported as such (the default model on C60: a state at +569 eV
+where PySCF's C60 stops at +230 eV and the model's training references at +233 eV).
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from interfaces.hsdata import HSData
 
 __all__ = [
     "OverlapPolicy", "check_spectrum", "ghost_prone", "min_overlap_on", "NUMERICAL", "REFERENCE",
-    "GHOST_PRONE", "GHOST_THRESHOLD", "FAR_FROM_FERMI", "BASIS_TOP", "BasisTopWarning",
+    "GHOST_PRONE", "GHOST_THRESHOLD", "FAR_FROM_FERMI", "BASIS_TOP", "SPECTRUM_MARGIN",
+    "BasisTopWarning",
 ]
 
 #: numerically null S(k) directions (any H)
@@ -65,6 +70,9 @@ FAR_FROM_FERMI = (-100.0, 1000.0)
 #: states more than this far above E_F (eV), up to FAR_FROM_FERMI, are the basis's own top:
 #: reported with the reason (:class:`BasisTopWarning`), not as ghosts
 BASIS_TOP = 40.0
+#: how far (eV) a predicted state may leave the spectrum of the model's training references
+#: before it is reported as extrapolation (the evaluations' sanity rule: 10 eV)
+SPECTRUM_MARGIN = 10.0
 
 _KINDS = ("exact", "reference", "predicted")
 _GHOSTS = ("project", "penalty")
@@ -85,12 +93,17 @@ class OverlapPolicy:
         local penalty and project nothing (closer to DFT in the training domain).
     ghost_threshold : float
         Projection threshold of ghost-prone predictions.
+    known_range : (float, float), optional
+        Lowest and highest state of the model's training references relative to E_F (eV,
+        model metadata ``spectrum_range_eV``); :func:`check_spectrum` reports predicted
+        states beyond it.
     """
 
     kind: str = "exact"
     threshold: float | None = None
     ghosts: str = "project"
     ghost_threshold: float = GHOST_THRESHOLD
+    known_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -168,21 +181,43 @@ class BasisTopWarning(UserWarning):
 
 
 def check_spectrum(eigenvalues, fermi_level: float, where: str = "",
-                   window: tuple[float, float] = FAR_FROM_FERMI) -> int:
+                   window: tuple[float, float] = FAR_FROM_FERMI,
+                   known: tuple[float, float] | None = None) -> int:
     """Warn when finite eigenvalues lie outside ``E_F + window`` (eV); explain the basis top.
 
-    Returns the number of such states: ghosts of near-null S(k) directions, or a sign
-    that the structure is far from what the model knows (see ``FAR_FROM_FERMI``). States
-    between ``E_F + BASIS_TOP`` and the window's upper edge get a :class:`BasisTopWarning`
-    saying why they are there (the same states are in DFT in the same basis).
+    Parameters
+    ----------
+    eigenvalues : array_like
+        States, eV (any shape; NaN entries of projected directions are ignored).
+    fermi_level : float
+        E_F, eV; nothing is checked when it is not finite.
+    where : str
+        Name of the structure or path, put in front of the messages.
+    window : (float, float)
+        Allowed range relative to E_F (:data:`FAR_FROM_FERMI`).
+    known : (float, float), optional
+        Spectrum of the model's training references relative to E_F
+        (:attr:`OverlapPolicy.known_range`); it narrows ``window`` to ``known`` widened by
+        :data:`SPECTRUM_MARGIN`, and states beyond are reported as the model extrapolating.
+
+    Returns
+    -------
+    int
+        Number of states outside the (narrowed) window: ghosts of near-null S(k)
+        directions, or a structure far from what the model knows. States between
+        ``E_F + BASIS_TOP`` and the upper edge get a :class:`BasisTopWarning` saying why
+        they are there (the same states are in DFT in the same basis).
     """
     e = np.asarray(eigenvalues, dtype=float)
     if not np.isfinite(fermi_level):
         return 0
-    lo, hi = fermi_level + window[0], fermi_level + window[1]
+    rel = (max(window[0], known[0] - SPECTRUM_MARGIN), min(window[1], known[1] + SPECTRUM_MARGIN)
+           ) if known is not None else tuple(window)
+    lo, hi = fermi_level + rel[0], fermi_level + rel[1]
+    head = f"{where}: " if where else ""
     top = np.isfinite(e) & (e > fermi_level + BASIS_TOP) & (e <= hi)
     if top.any():
-        warnings.warn(f"{where + ': ' if where else ''}{int(top.sum())} state(s) lie more than "
+        warnings.warn(f"{head}{int(top.sum())} state(s) lie more than "
                       f"{BASIS_TOP:g} eV above E_F (up to {float(e[top].max() - fermi_level):+.0f}"
                       " eV): the top of the localized basis's own spectrum, present in DFT in "
                       "the same basis too (PySCF's graphene in gth-dzvp-molopt-sr-compact "
@@ -192,9 +227,12 @@ def check_spectrum(eigenvalues, fermi_level: float, where: str = "",
     n = int(far.sum())
     if n:
         worst = float(e[far][np.argmax(np.abs(e[far] - fermi_level))])
-        warnings.warn(f"{where + ': ' if where else ''}{n} state(s) lie outside E_F "
-                      f"{window[0]:+g} / {window[1]:+g} eV (E_F = {fermi_level:.3f} eV, "
-                      f"farthest {worst:.1f} eV): ghost states "
-                      "of a nearly singular overlap, or a structure far from the model's "
-                      "training data", RuntimeWarning, stacklevel=3)
+        why = ("ghost states of a nearly singular overlap, or a structure far from the "
+               "model's training data") if known is None else (
+            f"beyond the spectrum of the model's training references (E_F {known[0]:+.1f} / "
+            f"{known[1]:+.1f} eV at Gamma), so no basis top: the model extrapolates, the "
+            "structure is far from its training data")
+        warnings.warn(f"{head}{n} state(s) lie outside E_F {rel[0]:+g} / {rel[1]:+g} eV "
+                      f"(E_F = {fermi_level:.3f} eV, farthest {worst:.1f} eV): {why}",
+                      RuntimeWarning, stacklevel=3)
     return n

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interfaces.hsdata import value_dtype
+from interfaces.memory import available_mb
 
 __all__ = ["MKLPardiso", "SingularMatrix", "load_mkl", "mkl_available"]
 
@@ -59,18 +60,6 @@ class SingularMatrix(RuntimeError):
 _LIB: list = []
 _USER_OOC_PATH = bool(os.environ.get("MKL_PARDISO_OOC_PATH"))
 _USER_OOC_CORE = bool(os.environ.get("MKL_PARDISO_OOC_MAX_CORE_SIZE"))
-
-
-def _available_mb() -> int:
-    """MemAvailable of /proc/meminfo in MB (4000 where it cannot be read)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 4000
 
 
 def load_mkl():
@@ -186,7 +175,7 @@ class MKLPardiso:
         it = self._iparm  # after the analysis: permanent and factorisation memory, kB
         need_mb = (int(it[15]) + int(it[16])) // 1024
         floor_mb = int(it[15]) // 1024 + 1000
-        return max(2000, floor_mb, min(need_mb, int(0.6 * _available_mb())))
+        return max(2000, floor_mb, min(need_mb, int(0.6 * available_mb())))
 
     def _call(self, phase: int, b: np.ndarray, x: np.ndarray, nrhs: int) -> None:
         err = ctypes.c_int32(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from pathlib import Path
 
@@ -62,7 +63,37 @@ def provenance(train_cfg: TrainConfig, splits, sets) -> dict:
                         "n_test": len(splits[2]), "test_names": splits[2]},
             "train_config": dataclasses.asdict(train_cfg),
             "distance_range_A": ranges,
+            "spectrum_range_eV": spectrum_range(path, splits[0]),
             **electrons_and_overlap(path, splits[0])}
+
+
+def spectrum_range(path: Path, names: list[str], max_orbitals: int = 3000) -> list[float] | None:
+    """Lowest and highest Gamma-point state of the training references, eV relative to E_F.
+
+    The range the model has seen (structures up to ``max_orbitals`` orbitals, solved as
+    references are, S projected at ``REFERENCE``). Solves warn when a prediction's states
+    leave it by more than :data:`~ase_deeph.solvers.conditioning.SPECTRUM_MARGIN`. E_F is
+    the file's, else from the electron count at Gamma. None when no structure qualifies
+    (no overlap, neither E_F nor electron count, all too large).
+    """
+    import interfaces
+    from ase_deeph import solvers
+    from ase_deeph.solvers.conditioning import REFERENCE
+
+    lo, hi = math.inf, -math.inf
+    for name in names:
+        hs = interfaces.load(path, name)
+        ef = hs.fermi_level
+        if hs.s is None or hs.n_orbitals > max_orbitals or not (
+                math.isfinite(ef) or math.isfinite(hs.n_electrons)):
+            continue
+        e = solvers.solve(hs, np.zeros((1, 3)), ill_threshold=REFERENCE).eigenvalues
+        if not math.isfinite(ef):  # E_F from the electron count at Gamma
+            ef = solvers.fermi_level(e, hs.n_electrons,
+                                     spin_degeneracy=solvers.spin_degeneracy(hs.spin)).fermi_level
+        e = e[np.isfinite(e)] - ef
+        lo, hi = min(lo, float(e.min())), max(hi, float(e.max()))
+    return [round(lo, 3), round(hi, 3)] if lo <= hi else None
 
 
 def electrons_and_overlap(path: Path, names: list[str]) -> dict:
