@@ -60,8 +60,9 @@ def describe_plan(plan) -> str:
         f"  SCF k-mesh {'x'.join(map(str, plan.kmesh))} (spacing {plan.kspacing:g} 1/A), "
         + (f"Fermi smearing {plan.smearing:g} eV (metal)" if plan.smearing else
            "no smearing (insulator)"),
-        f"  preflight SCF of the unit cell: {_min(pre['seconds'])}, {pre['n_orbitals']} "
-        f"orbitals, {pre['n_kpoints']} k-points, gap {gap}",
+        f"  preflight SCF of the unit cell (strained and rattled as a training structure): "
+        f"{_min(pre['seconds'])}, {pre['n_orbitals']} orbitals, {pre['n_kpoints']} k-points, "
+        f"gap {gap}",
         f"  perturbations: rattle {plan.rattle[0]:.3f}-{plan.rattle[1]:.3f} A, strain "
         f"+-{100 * plan.strain:g} %",
         f"  estimated SCF time per structure: {_min(plan.seconds_per_structure)} (an estimate:"
