@@ -88,6 +88,22 @@ def test_train_writes_metrics_and_checkpoint_round_trip(dataset, tmp_path):
     np.testing.assert_array_equal(a.h, b.h)
 
 
+def test_update_meta_adds_facts_and_keeps_the_weights(tmp_path):
+    """Facts measured after training go into the metadata; the weights stay bit for bit."""
+    from safetensors.torch import load_file
+
+    from ase_deeph.model.checkpoint import update_meta
+
+    path = save_model(HamiltonianNet(MODEL, {"C": (0, 1)}), tmp_path / "m.safetensors")
+    before, meta = load_file(str(path)), read_meta(path)
+    update_meta(path, spectrum_range_eV=[-20.0, 230.0])
+    after = load_file(str(path))
+    assert read_meta(path) == meta | {"spectrum_range_eV": [-20.0, 230.0]}
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert sorted(tmp_path.iterdir()) == [path]  # written in place, no temporary left
+
+
 def test_checkpoint_refuses_mismatch(tmp_path):
     model = HamiltonianNet(MODEL, {"C": (0, 1)})
     path = save_model(model, tmp_path / "m.safetensors")
