@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 
 from ase_deeph.model.checkpoint import read_meta, update_meta
+from ase_deeph.training.config import TrainConfig
 from ase_deeph.training.dataset import scan_dataset
 from ase_deeph.training.runs import spectrum_range
-from ase_deeph.training.trainer import split_names
+from ase_deeph.training.trainer import config_split
 
 
 def main() -> None:
@@ -27,14 +28,8 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    cfg = read_meta(args.model)["train_config"]
-    names = scan_dataset(args.dataset)[2]
-    if cfg.get("max_structures"):
-        names = names[: cfg["max_structures"]]
-    held = set(cfg.get("holdout") or ())
-    train, _, test = split_names([n for n in names if n not in held], cfg["split"], cfg["seed"])
-    if held:
-        train = train + test
+    cfg = TrainConfig(**(read_meta(args.model)["train_config"] | {"dataset": args.dataset}))
+    train = config_split(cfg, scan_dataset(args.dataset)[2])[0]
     rng = spectrum_range(args.dataset, train)
     print(f"{len(train)} training references: spectrum_range_eV = {rng}")
     if args.write:

@@ -234,26 +234,21 @@ def make_plan(structure, budget_min: float = 60.0, r_cut: float = 8.0, seed: int
     structure : str, path-like or ase.Atoms
         Structure file ASE can read, an ``ase.build`` call such as
         ``'bulk("InP", "zincblende", a=5.87)'``, or Atoms.
-    budget_min : float
-        Wall-time budget of the whole ``learn`` run, minutes.
-    r_cut : float
-        Label and model cutoff, Angstrom.
-    seed : int
-        Seed of the structures, the split and the training.
+    budget_min, r_cut, seed : float, float, int
+        Wall-time budget of the whole run (minutes); label and model cutoff (Angstrom);
+        seed of the structures, the split and the training.
     basis, xc : str
         PySCF basis and functional.
     min_width : float, optional
-        Fixed minimum perpendicular width of the training cells, Angstrom; default
-        ``r_cut``, lowered down to ``r_cut / 2`` when the budget cannot afford
-        :data:`budget.N_TARGET` structures (``structure.SUPERCELL_RULE``).
+        Fixed minimum width of the training cells (A); default ``r_cut``, lowered towards
+        ``r_cut / 2`` when the budget cannot afford :data:`budget.N_TARGET` structures.
     transfer : bool
-        Reserve budget for a PySCF transfer cell twice as large (skipped, with a note,
-        when it does not fit).
+        Reserve budget for a PySCF cell twice as large (skipped, noted, if it won't fit).
     kspacing : float
         SCF k-point spacing, 1/Angstrom (2 pi included).
     preflight : callable
-        ``preflight(atoms, basis=, xc=, ke_cutoff=, kmesh=, r_cut=) -> Preflight``;
-        default :func:`run_preflight` (one real SCF of the unit cell).
+        ``preflight(atoms, basis=, xc=, ke_cutoff=, kmesh=, r_cut=) -> Preflight``, default
+        :func:`run_preflight` (one real SCF).
 
     Returns
     -------
@@ -261,31 +256,33 @@ def make_plan(structure, budget_min: float = 60.0, r_cut: float = 8.0, seed: int
 
     Raises
     ------
-    ConfigError
-        Unreadable structure file (named), overlapping atoms (the pair named).
-    UnknownElementError
-        An element without the basis or pseudopotential (element and basis named).
+    ConfigError, UnknownElementError
+        Before any DFT: an unreadable structure file, overlapping atoms, an element without
+        the basis or pseudopotential (each named; :func:`_checked_structure`).
     """
-    atoms, name = load_structure(structure)
+    atoms, name = _checked_structure(structure, basis, xc)
     request = {"structure": str(structure) if not isinstance(structure, Atoms) else name,
                "budget_min": float(budget_min), "r_cut": float(r_cut), "seed": int(seed),
                "basis": basis, "xc": xc, "min_width": min_width, "transfer": bool(transfer),
-               "kspacing": float(kspacing)}
-    symbols = atoms.get_chemical_symbols()
-    rules.check_elements(symbols, basis, xc)
-    check_overlaps(atoms, name)
+               "kspacing": float(kspacing)}  # as the plan records it
     notes: list[str] = []
     unit, axes = _unit_cell(atoms, r_cut, notes)
     fields = _unit_fields(unit, axes)
-    probe = unit.copy()
-    perturb(probe, np.random.default_rng([seed]), fields["rattle"], fields["strain"])
-    pre, dft = _dft_settings(unit, probe, basis, xc, kspacing, r_cut, preflight, notes)
+    pre, dft = _dft_settings(unit, fields, request, preflight, notes)
     sized = _budget_fields(unit, pre, request, notes)
-    init_model, init_reason = choose_init_model(symbols, basis)
+    init_model, init_reason = choose_init_model(atoms.get_chemical_symbols(), basis)
     return LearnPlan(structure=request["structure"], **fields, **dft, **sized,
                      r_cut=r_cut, seed=seed, budget_min=float(budget_min), init_model=init_model,
                      init_reason=init_reason, model={"r_cut": r_cut, **MODEL_DEFAULTS},
                      notes=tuple(notes), request=request)
+
+
+def _checked_structure(structure, basis: str, xc: str) -> tuple[Atoms, str]:
+    """Read the structure and its name; raise on what would fail later (elements, overlaps)."""
+    atoms, name = load_structure(structure)
+    rules.check_elements(atoms.get_chemical_symbols(), basis, xc)
+    check_overlaps(atoms, name)
+    return atoms, name
 
 
 def _unit_fields(unit: Atoms, axes: tuple) -> dict:
@@ -298,21 +295,26 @@ def _unit_fields(unit: Atoms, axes: tuple) -> dict:
             "strain": rules.STRAIN if any(unit.pbc) else 0.0}
 
 
-def _dft_settings(unit: Atoms, probe: Atoms, basis: str, xc: str, kspacing: float,
-                  r_cut: float, preflight: Callable[..., Preflight],
+def _dft_settings(unit: Atoms, fields: dict, request: dict, preflight: Callable[..., Preflight],
                   notes: list[str]) -> tuple[Preflight, dict]:
     """Run the preflight SCF with the rules' settings; return it and the DFT-setting fields.
 
-    The preflight runs on ``probe``, the unit cell strained and rattled as a training
-    structure is: a strained cell is no longer orthogonal and a rattled one needs more
-    cycles, so the unperturbed cell underestimates the cost (cubic AlP, 8 atoms, 3x3x3,
-    2 threads: 59.5 s unperturbed, 7 cycles; 203.8 s strained and rattled, 10 cycles;
-    177.5 s strained only). The fields are those of :class:`LearnPlan` (cutoff, smearing
-    of a metal, gap...); the metal decision is noted in ``notes``.
+    The preflight cell is ``unit`` strained and rattled as a training structure is (the
+    ``rattle`` and ``strain`` of ``fields``, seeded by the request's seed): a strained cell
+    is no longer orthogonal and a rattled one needs more cycles, so the unperturbed cell
+    underestimates the cost (cubic AlP, 8 atoms, 3x3x3, 2 threads: 59.5 s unperturbed,
+    7 cycles; 203.8 s strained and rattled, 10 cycles; 177.5 s strained only). ``request``
+    holds the arguments of :func:`make_plan`. The fields returned are those of
+    :class:`LearnPlan` (cutoff, smearing of a metal, gap...); the metal decision is noted
+    in ``notes``.
     """
+    basis, xc, kspacing = request["basis"], request["xc"], request["kspacing"]
+    probe = unit.copy()
+    perturb(probe, np.random.default_rng([request["seed"]]), fields["rattle"], fields["strain"])
     ke_cutoff, ke_sources = rules.ke_cutoff_for(unit.get_chemical_symbols(), xc)
     mesh0 = default_kmesh(unit, kspacing) if any(unit.pbc) else (1, 1, 1)
-    pre = preflight(probe, basis=basis, xc=xc, ke_cutoff=ke_cutoff, kmesh=mesh0, r_cut=r_cut)
+    pre = preflight(probe, basis=basis, xc=xc, ke_cutoff=ke_cutoff, kmesh=mesh0,
+                    r_cut=request["r_cut"])
     metal = _is_metal(pre, any(unit.pbc), notes)
     return pre, {"basis": basis, "xc": xc, "pseudo": pseudo_name(xc), "ke_cutoff": ke_cutoff,
                  "ke_sources": ke_sources, "kspacing": kspacing,

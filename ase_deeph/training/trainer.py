@@ -41,8 +41,28 @@ from interfaces.atomic import write_text
 from interfaces.errors import ConfigError
 
 __all__ = ["RunExistsError", "train", "train_model", "train_from_toml", "split_names",
-           "evaluate", "batch_loss", "init_statistics", "forward_batch", "to_device",
-           "gather_values"]
+           "config_split", "evaluate", "batch_loss", "init_statistics", "forward_batch",
+           "to_device", "gather_values"]
+
+
+def config_split(train_cfg: TrainConfig, names: list[str]) -> tuple[list[str], ...]:
+    """Train / validation / test names of a dataset under a training config.
+
+    ``max_structures`` truncates, the ``holdout`` names form the test split (the drawn test
+    structures then train), the rest is :func:`split_names`. Committee members resample
+    the training split on top of this (:func:`_build`).
+    """
+    if train_cfg.max_structures:
+        names = names[: train_cfg.max_structures]
+    held = [n for n in names if n in set(train_cfg.holdout)]
+    missing = sorted(set(train_cfg.holdout) - set(held))
+    if missing:
+        raise ConfigError(f"{train_cfg.dataset}: holdout names {missing[:5]} are not in it")
+    splits = split_names([n for n in names if n not in set(held)], train_cfg.split,
+                         train_cfg.seed)
+    if held:
+        splits = (splits[0] + splits[2], splits[1], held)  # fixed test set; drawn one trains
+    return splits
 
 
 def split_names(names: list[str], fractions, seed: int) -> tuple[list[str], ...]:
@@ -198,16 +218,7 @@ def _optimizer(model, cfg: TrainConfig, state: dict | None):
 def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bool):
     """Model, datasets and (for a resume) the saved state."""
     basis, spin, names = scan_dataset(train_cfg.dataset)
-    if train_cfg.max_structures:
-        names = names[: train_cfg.max_structures]
-    held = [n for n in names if n in set(train_cfg.holdout)]
-    missing = sorted(set(train_cfg.holdout) - set(held))
-    if missing:
-        raise ConfigError(f"{train_cfg.dataset}: holdout names {missing[:5]} are not in it")
-    splits = split_names([n for n in names if n not in set(held)], train_cfg.split,
-                         train_cfg.seed)
-    if held:
-        splits = (splits[0] + splits[2], splits[1], held)  # fixed test set; drawn one trains
+    splits = config_split(train_cfg, names)
     if train_cfg.member > 0:  # a committee member: bootstrap resample of the training split
         pick = np.random.default_rng([train_cfg.seed, train_cfg.member]).integers(
             0, len(splits[0]), len(splits[0]))
