@@ -23,9 +23,11 @@ def test_demo_cli_writes_plots_and_summary(tmp_path, capsys) -> None:
     else:  # model mode: errors against the shipped PySCF reference, as on the model card
         vs = saved["vs_pyscf"]
         assert vs["n_states"] > 100
-        assert vs["mae_meV"] < 4.0 and vs["max_meV"] < 16.0  # README: 2.98 and 12.1 meV
+        assert vs["mae_meV"] < 4.5 and vs["max_meV"] < 16.0  # README: 3.8 and 12.3 meV
         plotted = saved["vs_pyscf_plotted"]  # every band of the plots (E_F +- 4 eV)
-        assert plotted["n_states"] > vs["n_states"] and plotted["mae_meV"] < 11.0  # 8.5
+        assert plotted["n_states"] > vs["n_states"] and plotted["mae_meV"] < 8.0  # 6.0
+        # issue 13: the sigma band at Gamma (3.1 eV below E_F) within 30 meV of PySCF
+        assert saved["vs_pyscf_gamma"]["max_meV"] < 30.0  # 16.3
         assert (tmp_path / "bands_vs_pyscf.png").stat().st_size > 5000
 
 

@@ -24,6 +24,7 @@ from ase_deeph.training.config import ModelConfig, TrainConfig, from_toml
 from ase_deeph.training.dataset import collate, make_sample
 from ase_deeph.training.trainer import (
     batch_loss,
+    bootstrap,
     forward_batch,
     init_statistics,
     split_names,
@@ -63,6 +64,21 @@ def test_split_is_seeded_and_disjoint():
     assert a == split_names(names, (0.7, 0.2, 0.1), seed=3)
     assert sorted(sum(a, [])) == names and [len(x) for x in a] == [14, 4, 2]
     assert a != split_names(names, (0.7, 0.2, 0.1), seed=4)
+
+
+def test_bootstrap_keeps_every_family_and_its_size():
+    """Committee resamples are stratified: a 2-structure family is never left out."""
+    names = [f"big.h5__{k:06d}" for k in range(42)] + ["c60.h5__000000", "c60.h5__000001"]
+    draws = [bootstrap(names, seed=0, member=m) for m in range(1, 60)]
+    for d in draws:
+        assert len(d) == len(names) and set(d) <= set(names)
+        assert sum(n.startswith("c60") for n in d) == 2  # each family keeps its size
+    assert draws[0] == bootstrap(names, seed=0, member=1)  # seeded
+    assert len({tuple(d) for d in draws}) == len(draws)  # members differ
+    # the unstratified draw of the same size misses the small family in ~13 % of members
+    rng = np.random.default_rng(0)
+    missed = np.mean([not np.any(rng.integers(0, 44, 44) >= 42) for _ in range(2000)])
+    assert 0.08 < missed < 0.18
 
 
 def test_train_writes_metrics_and_checkpoint_round_trip(dataset, tmp_path):
@@ -347,7 +363,7 @@ def test_holdout_names_form_the_test_split(dataset, tmp_path):
 
 @pytest.mark.parametrize("family", ["carbon", "silicon"])
 def test_shipped_holdout_names_exist_in_their_families(family):
-    """``holdout`` of train_<family>.toml names real structures of configs/<family>/."""
+    """``holdout`` of train_<family>.toml: one real structure of each family of >= 4."""
     from ase_deeph.generation.config import GenerateConfig
 
     root = Path(__file__).parents[1] / "ase_deeph" / "configs"
@@ -359,4 +375,6 @@ def test_shipped_holdout_names_exist_in_their_families(family):
         cfg = GenerateConfig.from_toml(root / family / f"{stem}.toml")
         assert 0 <= int(index) < cfg.n_structures, name
         seen.add(stem)
-    assert seen == {p.stem for p in (root / family).glob("*.toml")}  # one per family
+    large = {p.stem for p in (root / family).glob("*.toml")
+             if GenerateConfig.from_toml(p).n_structures >= 4}
+    assert seen == large and len(train_cfg.holdout) == len(large)  # one per family of >= 4

@@ -40,7 +40,7 @@ from ase_deeph.training.runs import (
 from interfaces.atomic import write_text
 from interfaces.errors import ConfigError
 
-__all__ = ["RunExistsError", "train", "train_model", "train_from_toml", "split_names",
+__all__ = ["RunExistsError", "bootstrap", "train", "train_model", "train_from_toml", "split_names",
            "config_split", "evaluate", "batch_loss", "init_statistics", "forward_batch",
            "to_device", "gather_values"]
 
@@ -63,6 +63,27 @@ def config_split(train_cfg: TrainConfig, names: list[str]) -> tuple[list[str], .
     if held:
         splits = (splits[0] + splits[2], splits[1], held)  # fixed test set; drawn one trains
     return splits
+
+
+def bootstrap(names: list[str], seed: int, member: int) -> list[str]:
+    """Resample ``names`` with replacement within each structure family (stratified).
+
+    A family is a name's part before its last ``"__"`` (``"7_fullerene.h5"`` of
+    ``"7_fullerene.h5__000001"``); each keeps its size. A plain resample can miss a small
+    family entirely (two C60 among 44 structures: 13 % of draws), and a member blind to a
+    family that validation holds then keeps its best validation loss from an early epoch
+    (measured: member 1 of the first eight-family committee stopped at epoch 41 of 300,
+    graphene bands 41 meV off against 3 meV for member 0).
+    """
+    rng = np.random.default_rng([seed, member])
+    families: dict[str, list[str]] = {}
+    for name in names:
+        families.setdefault(name.rsplit("__", 1)[0], []).append(name)
+    out = []
+    for family in sorted(families):
+        group = families[family]
+        out += [group[k] for k in rng.integers(0, len(group), len(group))]
+    return out
 
 
 def split_names(names: list[str], fractions, seed: int) -> tuple[list[str], ...]:
@@ -220,9 +241,7 @@ def _build(model_cfg: ModelConfig, train_cfg: TrainConfig, out: Path, resume: bo
     basis, spin, names = scan_dataset(train_cfg.dataset)
     splits = config_split(train_cfg, names)
     if train_cfg.member > 0:  # a committee member: bootstrap resample of the training split
-        pick = np.random.default_rng([train_cfg.seed, train_cfg.member]).integers(
-            0, len(splits[0]), len(splits[0]))
-        splits = ([splits[0][k] for k in pick], *splits[1:])
+        splits = (bootstrap(splits[0], train_cfg.seed, train_cfg.member), *splits[1:])
     seed = train_cfg.seed + 1000 * train_cfg.member  # its own initialisation
     state = None
     if resume and (out / "state.pt").exists():
