@@ -25,7 +25,9 @@ def test_graphene_epc_from_the_default_model(tmp_path):
     top = np.argsort(d2g)[-2:]
     assert abs(d2g[top[0]] - d2g[top[1]]) < 1e-3 * d2g[top[1]]
     assert np.delete(d2g, top).max() < 1e-3 * d2g[top[1]]
-    # at K one mode (A1') carries the coupling between the Dirac points
+    # at K one mode (A1') carries the coupling between the Dirac points; the E' pair is
+    # weak but not zero: PySCF finite differences in this basis 8.25 against 343.5
+    # (eV/A)^2, i.e. 2.4 % (``--provider pyscf --n-box 1 1 0``); the default model 3.5 %
     d2k = np.sort(res["D2_per_mode_K"])
-    assert d2k[-2] < 0.02 * d2k[-1]
+    assert d2k[-2] < 0.05 * d2k[-1]
     assert (tmp_path / "g_path.png").stat().st_size > 5000
